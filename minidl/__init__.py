@@ -1,0 +1,18 @@
+"""minidl: a small deep-learning framework for the CPU whose hot loops are parallel Numba
+kernels, each beside the plain NumPy reference it must agree with.
+
+    import minidl
+    from minidl import nn
+    import minidl.nn.functional as F
+"""
+from . import kernels  # noqa: F401  (first: sets Numba's cache directory and thread policy)
+from .autograd import is_grad_enabled, no_grad
+from .backend import current_kernels, use_kernels
+from .random import manual_seed
+from .tensor import Tensor, tensor
+from . import nn, optim  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "use_kernels",
+           "current_kernels", "nn", "optim", "kernels"]

@@ -1,0 +1,62 @@
+"""Input checks shared by the public entry points: expected-vs-got messages, raised before
+any kernel runs (kernels themselves never validate)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .tensor import Tensor
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_tensor(x, where: str, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{where}: expected {name} to be a minidl.Tensor, got "
+                        f"{type(x).__name__}; wrap arrays with minidl.tensor(array)")
+    return x
+
+
+def check_float_tensor(x, where: str, name: str = "input") -> Tensor:
+    check_tensor(x, where, name)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: expected {name} of dtype float32 or float64, got {x.dtype}")
+    return x
+
+
+def check_same_dtype(x: Tensor, reference: Tensor, where: str, name: str = "input",
+                     reference_name: str = "the layer's parameters") -> None:
+    if x.dtype != reference.dtype:
+        raise TypeError(f"{where}: expected {name} of dtype {reference.dtype} (the dtype of "
+                        f"{reference_name}), got {x.dtype}; nothing is cast silently: convert "
+                        f"with .float() or .double() (a model too)")
+
+
+def check_shape(x: Tensor, shape: tuple, where: str, name: str = "input") -> None:
+    if x.shape != tuple(shape):
+        raise ValueError(f"{where}: expected {name} of shape {tuple(shape)}, got {x.shape}")
+
+
+def check_number(value, where: str, name: str, low=None, low_inclusive=True, high=None):
+    """A real number (not bool) within [low, high] (or (low, ...) when not low_inclusive)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{where}: expected {name} to be a number, got {value!r}")
+    below = value < low if low_inclusive else value <= low
+    if (low is not None and below) or (high is not None and value > high) or value != value:
+        bound = "[" if low_inclusive else "("
+        raise ValueError(f"{where}: expected {name} in {bound}{low}, "
+                         f"{'inf' if high is None else high}], got {value}")
+    return value
+
+
+def check_positive_int(value, where: str, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{where}: expected {name} to be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_reduction(reduction, where: str) -> str:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{where}: expected reduction 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction

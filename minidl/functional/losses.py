@@ -1,0 +1,140 @@
+"""softmax, log_softmax and the losses: cross_entropy (on logits) and mse_loss."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ..autograd import Function
+from ..backend import kernel
+from ..tensor import Tensor
+
+
+def _rows_along(x: np.ndarray, dim: int) -> np.ndarray:
+    """A 2-D (rows, x.shape[dim]) array whose rows run along `dim` (the kernels' layout)."""
+    return np.moveaxis(x, dim, -1).reshape(-1, x.shape[dim])
+
+
+def _from_rows(rows: np.ndarray, shape: tuple, dim: int) -> np.ndarray:
+    moved = shape[:dim] + shape[dim + 1:] + (shape[dim],)
+    return np.moveaxis(rows.reshape(moved), -1, dim)
+
+
+class SoftmaxFunction(Function):
+    def forward(self, x, dim, log):
+        self.dim, self.log, self.shape = dim, log, x.shape
+        name = "log_softmax_forward" if log else "softmax_forward"
+        self.y = kernel(name)(_rows_along(x, dim))  # both backward formulas need only y
+        return _from_rows(self.y, x.shape, dim)
+
+    def backward(self, grad_output):
+        name = "log_softmax_backward" if self.log else "softmax_backward"
+        grad = kernel(name)(_rows_along(grad_output, self.dim), self.y)
+        return _from_rows(grad, self.shape, self.dim), None, None
+
+
+def softmax(input: Tensor, dim: int) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, computed stably (the row maximum is subtracted)."""
+    return _softmax(input, dim, log=False, where="softmax")
+
+
+def log_softmax(input: Tensor, dim: int) -> Tensor:
+    """x - logsumexp(x) along `dim`, computed stably."""
+    return _softmax(input, dim, log=True, where="log_softmax")
+
+
+def _softmax(input, dim, log, where):
+    _checks.check_float_tensor(input, where)
+    if input.ndim == 0:
+        raise ValueError(f"{where}: expected a tensor with at least one dimension, got a scalar")
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{where}: expected dim to be an int, got {dim!r}")
+    if not -input.ndim <= dim < input.ndim:
+        raise ValueError(f"{where}: dim {dim} is out of range for input of shape {input.shape}")
+    return SoftmaxFunction.apply(input, int(dim) % input.ndim, log)
+
+
+class CrossEntropyFunction(Function):
+    def forward(self, logits, target, reduction):
+        # one fused kernel gives each sample's loss and d(loss_i)/d(logits_i) = softmax - onehot
+        losses, self.grad_logits = kernel("softmax_cross_entropy")(logits, target)
+        self.reduction = reduction
+        return _reduce(losses, reduction)
+
+    def backward(self, grad_output):
+        if self.reduction == "none":
+            scale = grad_output[:, None]
+        elif self.reduction == "mean":
+            scale = grad_output / grad_output.dtype.type(len(self.grad_logits))
+        else:
+            scale = grad_output
+        return self.grad_logits * scale, None, None
+
+
+def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return values
+    total = values.sum(dtype=np.float64)
+    if reduction == "mean":
+        total /= values.size
+    return np.asarray(total, dtype=values.dtype)
+
+
+def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Cross-entropy between logits and integer class targets: log-softmax followed by NLL.
+
+    Shape:
+        input (N, C) logits (not probabilities); target (N,) integers in [0, C), a NumPy array
+        or an integer Tensor; output a scalar, or (N,) with reduction='none'.
+    """
+    where = "cross_entropy"
+    _checks.check_float_tensor(input, where)
+    _checks.check_reduction(reduction, where)
+    if input.ndim != 2:
+        raise ValueError(f"{where}: expected input of shape (N, C) holding logits, got "
+                         f"{input.shape}")
+    target = _class_targets(target, input.shape, where)
+    return CrossEntropyFunction.apply(input, target, reduction)
+
+
+def _class_targets(target, input_shape, where) -> np.ndarray:
+    array = target.data if isinstance(target, Tensor) else target
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{where}: expected target to be an integer NumPy array or Tensor, got "
+                        f"{type(target).__name__}")
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{where}: expected integer class indices as target, got dtype "
+                        f"{array.dtype}")
+    batch, classes = input_shape
+    if array.shape != (batch,):
+        raise ValueError(f"{where}: expected target of shape ({batch},) for input of shape "
+                         f"{input_shape}, got {array.shape}")
+    if array.size and (array.min() < 0 or array.max() >= classes):
+        bad = array[(array < 0) | (array >= classes)][0]
+        raise ValueError(f"{where}: expected target values in [0, {classes - 1}] for {classes} "
+                         f"classes, got {bad}")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+class MSEFunction(Function):
+    def forward(self, input, target, reduction):
+        self.input, self.target, self.reduction = input, target, reduction
+        return _reduce(kernel("squared_error_forward")(input, target), reduction)
+
+    def backward(self, grad_output):
+        if self.reduction == "mean":
+            grad_output = grad_output / grad_output.dtype.type(self.input.size)
+        upstream = np.broadcast_to(grad_output, self.input.shape)
+        grad_input = kernel("squared_error_backward")(upstream, self.input, self.target)
+        grad_target = -grad_input if self.needs_input_grad[1] else None
+        return grad_input, grad_target, None
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or none) of the squared differences; shapes must match exactly."""
+    where = "mse_loss"
+    _checks.check_float_tensor(input, where)
+    _checks.check_float_tensor(target, where, "target")
+    _checks.check_reduction(reduction, where)
+    _checks.check_shape(target, input.shape, where, "target")
+    _checks.check_same_dtype(target, input, where, "target", "input")
+    return MSEFunction.apply(input, target, reduction)

@@ -1,0 +1,131 @@
+"""Batch Normalization layers (Ioffe & Szegedy 2015), with PyTorch's semantics.
+
+    y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias
+
+In training mode E[x] and Var[x] are the batch mean and the BIASED batch variance over every
+dimension but the channels; the running estimates are updated with the UNBIASED variance:
+    running = (1 - momentum) * running + momentum * batch     (momentum=None: cumulative mean)
+Note this `momentum` is the weight of the new value, not the optimizer's momentum.
+In eval mode the running estimates are used. With track_running_stats=False there are no
+running estimates and the batch statistics are used in both modes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class _BatchNorm(Module):
+    _expected_dims: tuple = ()  # the input ranks each subclass accepts
+    _shape_text: str = ""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype=np.float32):
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = _checks.check_positive_int(num_features, name, "num_features")
+        self.eps = _checks.check_number(eps, name, "eps", low=0, low_inclusive=False)
+        if momentum is not None:
+            _checks.check_number(momentum, name, "momentum", low=0, high=1)
+        self.momentum, self.affine = momentum, affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = Parameter(np.empty(num_features, dtype=dtype))
+            self.bias = Parameter(np.empty(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input(self, input: Tensor) -> None:
+        where = f"{type(self).__name__}({self.num_features})"
+        _checks.check_float_tensor(input, where)
+        if input.ndim not in self._expected_dims or input.shape[1] != self.num_features:
+            expected = self._shape_text.format(C=self.num_features)
+            raise ValueError(f"{where}: expected input of shape {expected}, got {input.shape}")
+        reference = self.weight if self.affine else self.running_mean
+        if reference is not None:
+            _checks.check_same_dtype(input, reference, where)
+        if self.training and input.data.size // self.num_features <= 1:
+            raise ValueError(f"{where}: expected more than 1 value per channel when training, "
+                             f"got input of shape {input.shape}; use a batch of at least 2 or "
+                             f"call .eval()")
+
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:  # cumulative moving average over all batches so far
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch_stats = self.training or self.running_mean is None
+        return F.batch_norm(
+            input,
+            self.running_mean if not self.training or self.track_running_stats else None,
+            self.running_var if not self.training or self.track_running_stats else None,
+            self.weight, self.bias, use_batch_stats, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch Normalization over (N, C) or (N, C, L) input, per channel C.
+
+    Args:
+        num_features: C.
+        eps: added to the variance for numerical stability (default 1e-5).
+        momentum: weight of the new batch statistic in the running estimate (default 0.1);
+            None for a cumulative average.
+        affine: learn weight (init 1) and bias (init 0) (default True).
+        track_running_stats: keep running_mean/running_var for eval mode (default True).
+
+    Shape:
+        input (N, C) or (N, C, L); output the same.
+
+    Example:
+        >>> bn = nn.BatchNorm1d(100)
+        >>> y = bn(minidl.tensor(np.random.randn(60, 100).astype(np.float32)))
+    """
+
+    _expected_dims = (2, 3)
+    _shape_text = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch Normalization over (N, C, H, W) input, per channel C (same arguments as
+    BatchNorm1d).
+
+    Shape:
+        input (N, C, H, W); output the same.
+    """
+
+    _expected_dims = (4,)
+    _shape_text = "(N, {C}, H, W)"

@@ -1,0 +1,95 @@
+"""Linear (fully connected) layer, and Identity."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _checks
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b.
+
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        bias: learn an additive bias (default True).
+        dtype: float32 (default) or float64.
+
+    Shape:
+        input (*, in_features) -> output (*, out_features).
+        weight (out_features, in_features), bias (out_features,), as in PyTorch.
+
+    Initialisation (PyTorch's default): weight ~ kaiming_uniform(a=sqrt(5)), which is
+    U(-1/sqrt(in_features), 1/sqrt(in_features)); bias ~ the same bound.
+
+    Example:
+        >>> layer = nn.Linear(784, 100)
+        >>> layer(minidl.tensor(np.zeros((60, 784), np.float32))).shape
+        (60, 100)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype=np.float32):
+        super().__init__()
+        self.in_features = _checks.check_positive_int(in_features, "Linear", "in_features")
+        self.out_features = _checks.check_positive_int(out_features, "Linear", "out_features")
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        where = f"Linear({self.in_features}, {self.out_features})"
+        _checks.check_float_tensor(input, where)
+        if input.ndim < 1 or input.shape[-1] != self.in_features:
+            raise ValueError(f"{where}: expected input of shape (N, {self.in_features}), got "
+                             f"{input.shape}" + _flatten_hint(input.shape, self.in_features))
+        _checks.check_same_dtype(input, self.weight, where)
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+def _flatten_hint(shape: tuple, in_features: int) -> str:
+    if len(shape) > 2 and int(np.prod(shape[1:])) == in_features:
+        return "; flatten the input first (nn.Flatten() or x.flatten(1))"
+    return ""
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. a removed classifier head)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input
+
+
+class Flatten(Module):
+    """Flattens dimensions start_dim..end_dim (by default all but the batch dimension)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        _checks.check_tensor(input, "Flatten")
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
