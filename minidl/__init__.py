@@ -10,7 +10,7 @@ from .autograd import is_grad_enabled, no_grad
 from .backend import current_kernels, use_kernels
 from .random import manual_seed
 from .tensor import Tensor, tensor
-from . import nn, optim  # noqa: E402
+from . import data, nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
 

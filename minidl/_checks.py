@@ -42,11 +42,14 @@ def check_number(value, where: str, name: str, low=None, low_inclusive=True, hig
     """A real number (not bool) within [low, high] (or (low, ...) when not low_inclusive)."""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{where}: expected {name} to be a number, got {value!r}")
-    below = value < low if low_inclusive else value <= low
-    if (low is not None and below) or (high is not None and value > high) or value != value:
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and value > high
+    if too_low or too_high or value != value:  # value != value: NaN
         bound = "[" if low_inclusive else "("
-        raise ValueError(f"{where}: expected {name} in {bound}{low}, "
-                         f"{'inf' if high is None else high}], got {value}")
+        low_text = "-inf" if low is None else low
+        high_text = "inf" if high is None else high
+        raise ValueError(f"{where}: expected {name} in {bound}{low_text}, {high_text}], "
+                         f"got {value}")
     return value
 
 

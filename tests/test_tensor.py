@@ -1,0 +1,156 @@
+"""Tensor construction, dtype rules, the graph engine and no_grad."""
+import numpy as np
+import pytest
+
+import minidl
+
+
+def test_dtype_follows_the_array():
+    assert minidl.tensor(np.zeros(3, np.float64)).dtype == np.float64
+    assert minidl.tensor(np.zeros(3, np.float16)).dtype == np.float32
+    assert minidl.tensor([1.5, 2.0]).dtype == np.float64  # Python floats are float64 in NumPy
+    assert minidl.tensor(np.zeros(3, np.float32)).dtype == np.float32
+    assert minidl.tensor(np.array([1, 2], np.int32)).dtype == np.int64
+    assert minidl.tensor(np.array([1, 2], np.uint8)).dtype == np.int64
+
+
+@pytest.mark.parametrize("bad", [np.array(["a", "b"]), np.array([object()]),
+                                 np.array([True, False]), np.array([1j])])
+def test_non_numeric_data_is_refused(bad):
+    with pytest.raises(TypeError, match="expected numbers"):
+        minidl.tensor(bad)
+
+
+def test_tensor_copies_and_numpy_shares():
+    array = np.ones(3, np.float32)
+    t = minidl.tensor(array)
+    array[0] = 5
+    assert t.data[0] == 1
+    assert t.numpy() is t.data
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="only floating point"):
+        minidl.tensor(np.arange(3), requires_grad=True)
+
+
+def test_backward_accumulates_and_handles_shared_inputs():
+    x = minidl.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    y = x * x + x  # x used three times
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * x.data + 1)
+    z = (x * 2.0).sum()
+    z.backward()  # a second graph accumulates into .grad
+    np.testing.assert_allclose(x.grad.data, 2 * x.data + 3)
+    assert x.grad.dtype == np.float32
+
+
+def test_backward_needs_gradient_for_non_scalars():
+    x = minidl.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    with pytest.raises(ValueError, match=r"scalar loss.*\(2, 2\)"):
+        (x * 2.0).backward()
+    (x * 2.0).backward(np.ones((2, 2), np.float32))
+    np.testing.assert_allclose(x.grad.data, 2.0)
+    x.grad = None
+    (x * 3.0).backward(minidl.tensor(np.ones((2, 2), np.float32)))
+    np.testing.assert_allclose(x.grad.data, 3.0)
+
+
+def test_backward_gradient_shape_and_dtype_are_checked():
+    x = minidl.tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    with pytest.raises(ValueError, match="expected a gradient of shape"):
+        (x * 2.0).backward(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="dtype float32"):
+        (x * 2.0).backward(np.ones((2, 2), np.float64))
+
+
+def test_backward_twice_through_the_same_graph_is_an_error():
+    x = minidl.tensor(np.ones(2, np.float32), requires_grad=True)
+    y = (x * 2.0).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_backward_without_graph_is_an_error():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        minidl.tensor(np.ones(1, np.float32)).backward()
+
+
+def test_no_grad_records_nothing():
+    x = minidl.tensor(np.ones(2, np.float32), requires_grad=True)
+    with minidl.no_grad():
+        y = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    assert minidl.is_grad_enabled()
+
+    @minidl.no_grad()
+    def doubled(t):
+        return t * 2.0
+    assert not doubled(x).requires_grad
+
+
+def test_detach_cuts_the_graph():
+    x = minidl.tensor(np.ones(2, np.float32), requires_grad=True)
+    y = x.detach()
+    assert not y.requires_grad and y.is_leaf
+    assert y.data is x.data  # shares memory, as in PyTorch
+
+
+def test_deep_graph_does_not_hit_recursion_limit():
+    x = minidl.tensor(np.ones(1, np.float32), requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1.0
+    y.sum().backward()
+    assert x.grad.data[0] == 1.0
+
+
+def test_arithmetic_values():
+    a = minidl.tensor(np.array([1.0, 2.0], np.float32))
+    b = minidl.tensor(np.array([3.0, 5.0], np.float32))
+    np.testing.assert_allclose((a + b).data, [4, 7])
+    np.testing.assert_allclose((a - b).data, [-2, -3])
+    np.testing.assert_allclose((a * b).data, [3, 10])
+    np.testing.assert_allclose((2.0 - a).data, [1, 0])
+    np.testing.assert_allclose((a / 2).data, [0.5, 1])
+    np.testing.assert_allclose((-a).data, [-1, -2])
+    assert (a * 0.5).dtype == np.float32  # a Python float does not promote
+
+
+def test_mismatched_shapes_are_not_broadcast():
+    a = minidl.tensor(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"shapes must match exactly.*\(2, 3\) and \(3,\)"):
+        a + minidl.tensor(np.ones(3, np.float32))
+
+
+def test_mixed_dtypes_are_not_cast():
+    a = minidl.tensor(np.ones(3, np.float32))
+    with pytest.raises(TypeError, match="float32 and float64"):
+        a * minidl.tensor(np.ones(3, np.float64))
+    with pytest.raises(TypeError, match="Tensor or a number"):
+        a + np.ones(3, np.float32)
+
+
+def test_reshape_flatten_sum_mean():
+    x = minidl.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    assert x.reshape(6, 4).shape == (6, 4)
+    assert x.reshape((4, -1)).shape == (4, 6)
+    assert x.flatten().shape == (24,)
+    assert x.flatten(1).shape == (2, 12)
+    assert x.sum().item() == 276
+    np.testing.assert_allclose(x.sum(dim=(0, 2)).data, x.data.sum(axis=(0, 2)))
+    np.testing.assert_allclose(x.mean(dim=1, keepdim=True).data, x.data.mean(1, keepdims=True))
+    with pytest.raises(ValueError, match=r"cannot reshape a tensor of shape \(2, 3, 4\)"):
+        x.reshape(5, 5)
+    with pytest.raises(ValueError, match="out of range"):
+        x.sum(dim=3)
+
+
+def test_explicit_casts_carry_gradients():
+    x = minidl.tensor(np.ones(2, np.float32), requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64
+    (y * 3.0).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.data, 3.0)
