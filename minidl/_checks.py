@@ -63,3 +63,15 @@ def check_reduction(reduction, where: str) -> str:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{where}: expected reduction 'mean', 'sum' or 'none', got {reduction!r}")
     return reduction
+
+
+def check_pair(value, where: str, name: str, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints, each >= minimum, as (int, int) (Conv2d/MaxPool2d arguments)."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    valid = (isinstance(pair, (tuple, list)) and len(pair) == 2 and
+             all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair))
+    if not valid:
+        raise TypeError(f"{where}: expected {name} to be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{where}: expected {name} >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])

@@ -6,7 +6,7 @@ import minidl
 import minidl.nn.functional as F
 from minidl import nn
 
-from gradcheck import check_gradients
+from .gradcheck import check_gradients
 
 
 def leaf(rng, *shape, scale=1.0, shift=0.0):
