@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
+import types
 
 # Where site-packages is read-only, `cache=True` needs a writable directory. Numba reads
 # NUMBA_CACHE_DIR when it is imported, so this must run before `import numba`.
@@ -60,8 +61,18 @@ def jit(function):
 
 
 def jit_parallel(function):
-    """Compile lazily as a parallel kernel (`numba.prange` loops run on Numba's thread pool)."""
-    return numba.njit(parallel=True, **_OPTIONS)(function)
+    """Compile lazily as a parallel kernel (`numba.prange` loops run on Numba's thread pool).
+
+    The function is compiled under its own name with a `__parallel` suffix. Numba's on-disk
+    cache is keyed by module and qualified name, not by `parallel=True`, so a loop written once
+    and passed to both `jit` and `jit_parallel` would otherwise load whichever variant was
+    cached first for both.
+    """
+    renamed = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                                 function.__defaults__, function.__closure__)
+    renamed.__qualname__ = function.__qualname__ + "__parallel"
+    renamed.__doc__, renamed.__module__ = function.__doc__, function.__module__
+    return numba.njit(parallel=True, **_OPTIONS)(renamed)
 
 
 def _limit_kernel_blas_threads() -> None:
