@@ -9,10 +9,11 @@ from . import kernels  # noqa: F401  (first: sets Numba's cache directory and th
 from .autograd import is_grad_enabled, no_grad
 from .backend import current_kernels, use_kernels
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import data, nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "use_kernels",
-           "current_kernels", "nn", "optim", "kernels"]
+__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "save", "load",
+           "use_kernels", "current_kernels", "nn", "optim", "data", "kernels"]
