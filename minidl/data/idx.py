@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -14,10 +15,17 @@ _UNSIGNED_BYTE = 0x08
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (.gz or plain) into a uint8 array of the shape its header gives."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        raw = stream.read()
+    """Read an IDX file (.gz or plain) into a uint8 array of the shape its header gives.
+
+    A corrupted or truncated file raises ValueError naming it; a missing one FileNotFoundError.
+    """
+    compressed = str(path).endswith(".gz")
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as stream:
+            raw = stream.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: not a valid gzip file, corrupted or truncated "
+                         f"({type(error).__name__}: {error})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _UNSIGNED_BYTE:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes (expected the magic "
                          f"00 00 08 nn, got {raw[:4].hex(' ') or 'an empty file'})")
