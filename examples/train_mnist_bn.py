@@ -3,29 +3,20 @@
     python examples/train_mnist_bn.py                    # Numba kernels (default)
     python examples/train_mnist_bn.py --kernels numpy    # the same run on the NumPy references
 
-Trains on the 5,000-image MNIST sample and reports accuracy on the official 10,000-image test
-set (the files in ../shared/data/mnist, or --data DIR holding the same four IDX files).
+Trains on the 5,000-image MNIST sample bundled with minidl and reports accuracy on the
+official 10,000-image test set (also bundled); --data DIR reads the four official IDX files of
+the full set instead.
 """
 from __future__ import annotations
 
 import argparse
-import pathlib
 import time
 
 import numpy as np
 
 import minidl
 from minidl import nn
-from minidl.data import read_idx
-
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
-def load_mnist(directory: pathlib.Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images as float32 (N, 784) in [0, 1], labels as int64 (N,)."""
-    images = read_idx(directory / f"{prefix}-images-idx3-ubyte.gz")
-    labels = read_idx(directory / f"{prefix}-labels-idx1-ubyte.gz")
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0, labels.astype(np.int64)
+from minidl.data import MNIST, DataLoader, transforms
 
 
 def mnist_bn_network() -> nn.Sequential:
@@ -37,16 +28,18 @@ def mnist_bn_network() -> nn.Sequential:
 
 
 @minidl.no_grad()
-def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray) -> float:
-    model.eval()
-    predictions = model(minidl.tensor(images)).data.argmax(axis=1)
+def accuracy(model: nn.Module, loader: DataLoader) -> float:
+    model.eval()  # BatchNorm: running statistics instead of the batch's
+    correct = sum(int((model(images).data.argmax(axis=1) == labels).sum())
+                  for images, labels in loader)
     model.train()
-    return float((predictions == labels).mean())
+    return correct / len(loader.dataset)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", default=None, help="directory of the official IDX files "
+                        "(default: the bundled 15,000-image subset)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=60)
     parser.add_argument("--lr", type=float, default=0.1)
@@ -57,28 +50,31 @@ def main() -> None:
 
     minidl.use_kernels(args.kernels)
     minidl.manual_seed(args.seed)
-    train_images, train_labels = load_mnist(args.data, "train5k")
-    test_images, test_labels = load_mnist(args.data, "t10k")
+    to_vectors = transforms.Compose([transforms.ToFloat(), transforms.Flatten()])  # (784,) in [0, 1]
+    train_loader = DataLoader(MNIST(args.data, train=True, transform=to_vectors),
+                              batch_size=args.batch_size, shuffle=True, drop_last=True,
+                              seed=args.seed)
+    test_loader = DataLoader(MNIST(args.data, train=False, transform=to_vectors),
+                             batch_size=1000)
 
     model = mnist_bn_network()
     loss_function = nn.CrossEntropyLoss()
     optimizer = minidl.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    order_rng = np.random.default_rng(args.seed)  # the sample is sorted by class: shuffle
-    steps_per_epoch = len(train_images) // args.batch_size
+    # anneal the rate to 0 over the run: the test accuracy settles instead of jumping around
+    scheduler = minidl.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
 
     for epoch in range(1, args.epochs + 1):
         start, losses = time.perf_counter(), []
-        order = order_rng.permutation(len(train_images))
-        for step in range(steps_per_epoch):
-            batch = order[step * args.batch_size:(step + 1) * args.batch_size]
+        for images, labels in train_loader:  # shuffled: the training sample is sorted by class
             optimizer.zero_grad()
-            loss = loss_function(model(minidl.tensor(train_images[batch])), train_labels[batch])
+            loss = loss_function(model(images), labels)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+        scheduler.step()
         seconds = time.perf_counter() - start
         print(f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  "
-              f"test accuracy {accuracy(model, test_images, test_labels):.4f}  "
+              f"test accuracy {accuracy(model, test_loader):.4f}  "
               f"({seconds:.2f} s, {args.kernels} kernels)")
 
 
