@@ -88,3 +88,39 @@ def test_whole_network_double(kernel_set, rng):
         return F.cross_entropy(model(x), target)
 
     check_gradients(loss, params, rng)
+
+
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(stride=2, padding=1),
+    dict(padding=(2, 1), dilation=2),
+    dict(stride=(1, 2), groups=2),
+])
+def test_conv2d(kernel_set, rng, options):
+    groups = options.get("groups", 1)
+    x, w, b = leaf(rng, 2, 4, 7, 6), leaf(rng, 6, 4 // groups, 3, 2), leaf(rng, 6)
+    check_gradients(lambda x, w, b: F.conv2d(x, w, b, **options), [x, w, b], rng)
+
+
+@pytest.mark.parametrize("function", [
+    lambda x: F.max_pool2d(x, 2),
+    lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
+    lambda x: F.avg_pool2d(x, 3, stride=2, padding=1),
+    lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False),
+    lambda x: F.adaptive_avg_pool2d(x, 1),
+    lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+])
+def test_pooling(kernel_set, rng, function):
+    # distinct values, so max pooling has no ties for the finite differences to straddle
+    x = minidl.tensor(rng.permutation(2 * 3 * 7 * 6).reshape(2, 3, 7, 6) / 10.0,
+                      requires_grad=True)
+    check_gradients(function, [x], rng, eps=1e-4)
+
+
+def test_small_cnn_double(kernel_set, rng):
+    minidl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 4)).double()
+    x = minidl.tensor(rng.standard_normal((5, 1, 6, 6)))
+    target = rng.integers(0, 4, size=5)
+    check_gradients(lambda *_: F.cross_entropy(model(x), target), list(model.parameters()), rng)
