@@ -9,12 +9,12 @@ switches between.
 from __future__ import annotations
 
 from . import _config  # noqa: F401  (sets the cache directory and thread policy first)
-from . import activations, batchnorm, dropout, linear, losses, optimizers
+from . import activations, batchnorm, conv, dropout, linear, losses, optimizers, pooling
 
 BACKENDS = ("numpy", "numba")
 
 REGISTRY: dict[str, dict[str, object]] = {}
-for _module in (activations, batchnorm, dropout, linear, losses, optimizers):
+for _module in (activations, batchnorm, conv, dropout, linear, losses, optimizers, pooling):
     for _name, (_reference, _fast) in _module.KERNELS.items():
         if _name in REGISTRY:
             raise RuntimeError(f"kernel {_name!r} is defined twice")

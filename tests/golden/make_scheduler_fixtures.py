@@ -9,6 +9,7 @@ import pathlib
 
 import torch
 
+
 def run(make, steps=25, metrics=None):
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([{"params": [p]}, {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.05}], lr=0.1, momentum=0.9)
