@@ -1,4 +1,5 @@
-"""Optimizer updates, applied in place to one parameter array at a time.
+"""Optimizer updates, applied in place to one parameter array at a time: SGD, Adam/AdamW,
+Adagrad, each with PyTorch's update rule.
 
 SGD follows PyTorch's torch/optim/sgd.py (_single_tensor_sgd, maximize=False) exactly:
 
@@ -120,6 +121,140 @@ def sgd_step_numba(param, grad, momentum_buffer, lr, momentum, dampening, weight
         _sgd_step_range(*args, 0, flat_param.size)
 
 
+def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2,
+                        eps, weight_decay, decoupled_weight_decay, amsgrad, step):
+    """One Adam step (Kingma & Ba 2015) in place, as torch.optim.Adam / AdamW compute it.
+
+        param *= 1 - lr * weight_decay            (AdamW: decoupled weight decay)
+        g = grad + weight_decay * param           (Adam: L2 penalty in the gradient)
+        m = m + (1 - beta1) * (g - m)             (first moment, exp_avg)
+        v = beta2 * v + (1 - beta2) * g * g       (second moment, exp_avg_sq)
+        v_max = max(v_max, v)                     (amsgrad only)
+        param -= lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
+
+    All arrays of param's shape and dtype; max_exp_avg_sq is used only with amsgrad. step is
+    t, the number of this step (1 on the first). Returns None.
+    """
+    scalar = param.dtype.type
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= scalar(1 - lr * weight_decay)
+        else:
+            grad = grad + scalar(weight_decay) * param
+    exp_avg += scalar(1 - beta1) * (grad - exp_avg)
+    exp_avg_sq *= scalar(beta2)
+    exp_avg_sq += scalar(1 - beta2) * grad * grad
+    second_moment = exp_avg_sq
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second_moment = max_exp_avg_sq
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    denom = np.sqrt(second_moment) / scalar(bias_correction2_sqrt) + scalar(eps)
+    param -= scalar(step_size) * (exp_avg / denom)
+
+
+@jit
+def _adam_step_range(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, weight_decay,
+                     decay_factor, one_minus_beta1, beta2, one_minus_beta2, eps, step_size,
+                     bias_correction2_sqrt, decoupled_weight_decay, amsgrad, start, stop):
+    """The Adam step on elements start:stop of the 1-D arrays (scalars in param's dtype)."""
+    for i in range(start, stop):
+        g = grad[i]
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                param[i] = param[i] * decay_factor
+            else:
+                g = g + weight_decay * param[i]
+        exp_avg[i] = exp_avg[i] + one_minus_beta1 * (g - exp_avg[i])
+        exp_avg_sq[i] = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g
+        second_moment = exp_avg_sq[i]
+        if amsgrad:
+            max_exp_avg_sq[i] = max(max_exp_avg_sq[i], second_moment)
+            second_moment = max_exp_avg_sq[i]
+        denom = np.sqrt(second_moment) / bias_correction2_sqrt + eps
+        param[i] = param[i] - step_size * (exp_avg[i] / denom)
+
+
+@jit_parallel
+def _adam_step_parallel(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, weight_decay,
+                        decay_factor, one_minus_beta1, beta2, one_minus_beta2, eps, step_size,
+                        bias_correction2_sqrt, decoupled_weight_decay, amsgrad, threads):
+    """_adam_step_range over all elements, one contiguous block per thread."""
+    n = param.shape[0]
+    for block in prange(threads):
+        _adam_step_range(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, weight_decay,
+                         decay_factor, one_minus_beta1, beta2, one_minus_beta2, eps, step_size,
+                         bias_correction2_sqrt, decoupled_weight_decay, amsgrad,
+                         block * n // threads, (block + 1) * n // threads)
+
+
+def adam_step_numba(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+                    weight_decay, decoupled_weight_decay, amsgrad, step):
+    """One Adam/AdamW step as a Numba kernel, in place; same signature as the reference."""
+    scalar = param.dtype.type
+    flat_param = param.reshape(-1)
+    flat_max = max_exp_avg_sq.reshape(-1) if amsgrad else flat_param  # untouched otherwise
+    args = (flat_param, grad.reshape(-1), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), flat_max,
+            scalar(weight_decay), scalar(1 - lr * weight_decay), scalar(1 - beta1),
+            scalar(beta2), scalar(1 - beta2), scalar(eps), scalar(lr / (1 - beta1 ** step)),
+            scalar((1 - beta2 ** step) ** 0.5), bool(decoupled_weight_decay), bool(amsgrad))
+    if flat_param.size >= PARALLEL_MIN_ELEMENTS:
+        _adam_step_parallel(*args, get_num_threads())
+    else:
+        _adam_step_range(*args, 0, flat_param.size)
+
+
+def adagrad_step_reference(param, grad, state_sum, clr, weight_decay, eps):
+    """One Adagrad step (Duchi et al. 2011) in place, as torch.optim.Adagrad computes it.
+
+        g = grad + weight_decay * param
+        sum += g * g
+        param -= clr * g / (sqrt(sum) + eps)
+
+    clr is the decayed rate lr / (1 + (t - 1) * lr_decay), computed by the caller. All arrays
+    of param's shape and dtype. Returns None.
+    """
+    scalar = param.dtype.type
+    if weight_decay != 0:
+        grad = grad + scalar(weight_decay) * param
+    state_sum += grad * grad
+    param -= scalar(clr) * (grad / (np.sqrt(state_sum) + scalar(eps)))
+
+
+@jit
+def _adagrad_step_range(param, grad, state_sum, clr, weight_decay, eps, start, stop):
+    """The Adagrad step on elements start:stop of the 1-D arrays (scalars in param's dtype)."""
+    for i in range(start, stop):
+        g = grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * param[i]
+        state_sum[i] = state_sum[i] + g * g
+        param[i] = param[i] - clr * (g / (np.sqrt(state_sum[i]) + eps))
+
+
+@jit_parallel
+def _adagrad_step_parallel(param, grad, state_sum, clr, weight_decay, eps, threads):
+    """_adagrad_step_range over all elements, one contiguous block per thread."""
+    n = param.shape[0]
+    for block in prange(threads):
+        _adagrad_step_range(param, grad, state_sum, clr, weight_decay, eps,
+                            block * n // threads, (block + 1) * n // threads)
+
+
+def adagrad_step_numba(param, grad, state_sum, clr, weight_decay, eps):
+    """One Adagrad step as a Numba kernel, in place; same signature as the reference."""
+    scalar = param.dtype.type
+    args = (param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), scalar(clr),
+            scalar(weight_decay), scalar(eps))
+    if param.size >= PARALLEL_MIN_ELEMENTS:
+        _adagrad_step_parallel(*args, get_num_threads())
+    else:
+        _adagrad_step_range(*args, 0, param.size)
+
+
 KERNELS = {
     "sgd_step": (sgd_step_reference, sgd_step_numba),
+    "adam_step": (adam_step_reference, adam_step_numba),
+    "adagrad_step": (adagrad_step_reference, adagrad_step_numba),
 }

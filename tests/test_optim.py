@@ -107,3 +107,51 @@ def test_bad_params():
     p = nn.Parameter(np.ones(1, np.float32))
     with pytest.raises(ValueError, match="more than once"):
         SGD([p, p], lr=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda params: minidl.optim.Adam(params, lr=0.01, weight_decay=0.1),
+    lambda params: minidl.optim.AdamW(params, lr=0.01),
+    lambda params: minidl.optim.Adagrad(params, lr=0.01, weight_decay=0.1),
+])
+def test_adaptive_optimizers_skip_frozen_and_gradless_parameters(kernel_set, make):
+    frozen = nn.Parameter(np.ones(3, np.float32))
+    frozen.grad = minidl.tensor(np.ones(3, np.float32))
+    frozen.requires_grad = False
+    gradless, live = nn.Parameter(np.ones(3, np.float32)), nn.Parameter(np.ones(3, np.float32))
+    live.grad = minidl.tensor(np.ones(3, np.float32))
+    optimizer = make([frozen, gradless, live])
+    optimizer.step()
+    np.testing.assert_array_equal(frozen.data, 1)
+    np.testing.assert_array_equal(gradless.data, 1)
+    assert (live.data < 1).all()
+    assert list(optimizer.state) == [live]  # no state, no step count for skipped parameters
+
+
+def test_adam_state_dict_round_trip(rng):
+    param = nn.Parameter(rng.standard_normal(4).astype(np.float32))
+    twin = nn.Parameter(param.data.copy())
+    optimizer = minidl.optim.Adam([param], lr=0.1, amsgrad=True)
+    for _ in range(2):
+        param.grad = minidl.tensor(rng.standard_normal(4).astype(np.float32))
+        optimizer.step()
+    twin.data[...] = param.data
+    restored = minidl.optim.Adam([twin], lr=0.5)
+    restored.load_state_dict(optimizer.state_dict())
+    assert restored.state[twin]["step"] == 2 and restored.param_groups[0]["lr"] == 0.1
+    param.grad = twin.grad = minidl.tensor(np.ones(4, np.float32))
+    optimizer.step()
+    restored.step()
+    np.testing.assert_array_equal(param.data, twin.data)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda p: minidl.optim.Adam(p, lr=-1), ValueError, r"Adam: expected lr in \[0, inf\]"),
+    (lambda p: minidl.optim.Adam(p, betas=(0.9, 1.0)), ValueError, r"betas\[1\] in \[0, 1\)"),
+    (lambda p: minidl.optim.Adam(p, betas=0.9), TypeError, "betas to be a pair"),
+    (lambda p: minidl.optim.AdamW(p, eps=-1e-8), ValueError, "AdamW: expected eps in"),
+    (lambda p: minidl.optim.Adagrad(p, lr_decay=-0.1), ValueError, "Adagrad: expected lr_decay"),
+])
+def test_adaptive_optimizer_bad_hyperparameters(make, error, message):
+    with pytest.raises(error, match=message):
+        make([nn.Parameter(np.ones(1, np.float32))])

@@ -66,6 +66,21 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError
 
+    @staticmethod
+    def _params_with_grad(group: dict):
+        """(param, grad array) for each parameter of `group` that takes part in this step.
+
+        Frozen parameters (requires_grad=False) and parameters without a gradient are skipped
+        by every term of the update, weight decay included. The kernels update a flat view of
+        the parameter in place, so its array is made contiguous first (once).
+        """
+        for param in group["params"]:
+            if not param.requires_grad or param.grad is None:
+                continue
+            if not param.data.flags.c_contiguous:
+                param.data = np.ascontiguousarray(param.data)
+            yield param, np.ascontiguousarray(param.grad.data)
+
     # ----- state_dict in PyTorch's layout: parameters are referred to by their index ------
     def state_dict(self) -> dict:
         index = {}

@@ -53,12 +53,7 @@ class SGD(Optimizer):
         sgd_step = kernel("sgd_step")
         for group in self.param_groups:
             momentum = group["momentum"]
-            for param in group["params"]:
-                if not param.requires_grad or param.grad is None:
-                    continue
-                if not param.data.flags.c_contiguous:  # the kernel updates a flat view in place
-                    param.data = np.ascontiguousarray(param.data)
-                grad = np.ascontiguousarray(param.grad.data)
+            for param, grad in self._params_with_grad(group):
                 state = self.state[param]
                 first_step = "momentum_buffer" not in state
                 if momentum != 0 and first_step:

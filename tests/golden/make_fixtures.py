@@ -24,7 +24,7 @@ saying how the case was built, which the tests read back.
                      the update final - initial, see make_mlp) and the eval-mode logits on a
                      held-out batch (in mlp_frozen the first Linear is frozen)
 
-The MNIST images are a fixed random sample of /work/shared/data/mnist/train5k-*.gz (real
+The MNIST images are a fixed random sample of ../shared/data/mnist/train5k-*.gz (real
 MNIST digits, CC BY-SA 3.0), stored in mlp_data.npz so the tests need no data directory.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ from torch.nn import functional as F
 
 TORCH_VERSION = "2.13.0"
 HERE = Path(__file__).resolve().parent
-MNIST_DIR = Path("/work/shared/data/mnist")
+MNIST_DIR = HERE.parents[2] / "shared" / "data" / "mnist"  # ../shared beside the repository
 
 # Ioffe & Szegedy (2015), section 4.1: three fully connected hidden layers of 100 sigmoid units,
 # each with Batch Normalization, trained on MNIST with mini-batches of 60 examples.
