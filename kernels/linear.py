@@ -89,85 +89,90 @@ def _linear_forward_parallel(x, weight, bias, has_bias, y, threads):
 
 
 @jit
-def _column_sums(grad_out, col_start, col_stop, grad_bias):
-    """grad_bias[j] = sum over all rows of grad_out[:, j], for j in col_start:col_stop.
+def _column_sums(grad_out, grad_bias):
+    """grad_bias[j] = sum over the batch of grad_out[:, j].
 
-    grad_out (N, out_features), grad_bias (out_features,). Accumulates in float64: a float32
-    running sum over a large batch would lose digits.
+    grad_out (N, out_features), grad_bias (out_features,) output. Accumulates in float64: a
+    float32 running sum over a large batch would lose digits. N*out_features additions, small
+    next to the products, so it runs serially.
     """
-    sums = np.zeros(col_stop - col_start, dtype=np.float64)
+    sums = np.zeros(grad_out.shape[1], dtype=np.float64)
     for i in range(grad_out.shape[0]):
-        for j in range(col_start, col_stop):
-            sums[j - col_start] += grad_out[i, j]
-    for j in range(col_start, col_stop):
-        grad_bias[j] = sums[j - col_start]
-
-
-@jit
-def _linear_backward_task(task, input_tasks, column_tasks, grad_out, x, weight, grad_input,
-                          grad_weight, grad_bias, needs_weight_grad, has_bias):
-    """One piece of the backward. Tasks 0 .. input_tasks-1 each compute grad_input = grad_out @ W
-    for a block of batch rows; the next column_tasks each compute grad_weight = grad_out^T @ x
-    (if needs_weight_grad) and grad_bias (if has_bias) for a block of output features.
-
-    grad_out (N, out_features), x (N, in_features), weight (out_features, in_features); outputs
-    grad_input (N, in_features), grad_weight (out_features, in_features), grad_bias
-    (out_features,). All C-contiguous; each task writes only its own block.
-    """
-    n, out_features = grad_out.shape
-    if task < input_tasks:
-        row_start = task * n // input_tasks
-        row_stop = (task + 1) * n // input_tasks
-        np.dot(grad_out[row_start:row_stop], weight, grad_input[row_start:row_stop])
-        return
-    block = task - input_tasks
-    col_start = block * out_features // column_tasks
-    col_stop = (block + 1) * out_features // column_tasks
-    if needs_weight_grad:
-        if column_tasks == 1:
-            np.dot(grad_out.T, x, grad_weight)  # grad_out.T is 'F': BLAS reads it in place
-        else:
-            # grad_weight[cols] = grad_out[:, cols]^T @ x. That column block of grad_out is
-            # strided, which np.dot cannot take, so it is first transposed into a contiguous
-            # scratch: N*len(cols) copies against in_features times as many multiply-adds.
-            grad_out_t = np.empty((col_stop - col_start, n), dtype=grad_out.dtype)
-            for i in range(n):
-                for j in range(col_start, col_stop):
-                    grad_out_t[j - col_start, i] = grad_out[i, j]
-            np.dot(grad_out_t, x, grad_weight[col_start:col_stop])
-    if has_bias:
-        _column_sums(grad_out, col_start, col_stop, grad_bias)
+        for j in range(grad_out.shape[1]):
+            sums[j] += grad_out[i, j]
+    for j in range(grad_out.shape[1]):
+        grad_bias[j] = sums[j]
 
 
 @jit
 def _linear_backward_serial(grad_out, x, weight, grad_input, grad_weight, grad_bias,
                             needs_input_grad, needs_weight_grad, has_bias):
     """grad_input = grad_out @ W, grad_weight = grad_out^T @ x, grad_bias = column sums of
-    grad_out, each only when its flag is set: the tasks of _linear_backward_task in turn."""
-    input_tasks = 1 if needs_input_grad else 0
-    column_tasks = 1 if needs_weight_grad or has_bias else 0
-    for task in range(input_tasks + column_tasks):
-        _linear_backward_task(task, input_tasks, column_tasks, grad_out, x, weight, grad_input,
-                              grad_weight, grad_bias, needs_weight_grad, has_bias)
+    grad_out, each only when its flag is set.
+
+    grad_out (N, out_features), x (N, in_features), weight (out_features, in_features); outputs
+    grad_input (N, in_features), grad_weight (out_features, in_features), grad_bias
+    (out_features,). All C-contiguous.
+    """
+    if needs_input_grad:
+        np.dot(grad_out, weight, grad_input)
+    if needs_weight_grad:
+        np.dot(grad_out.T, x, grad_weight)  # grad_out.T is 'F': BLAS reads it in place
+    if has_bias:
+        _column_sums(grad_out, grad_bias)
+
+
+@jit
+def _linear_backward_task(task, input_tasks, weight_tasks, grad_out, x, weight, grad_input,
+                          grad_weight):
+    """One block of a backward product (arrays as in _linear_backward_serial).
+
+    Tasks 0 .. input_tasks-1 each compute grad_input = grad_out @ W for a block of batch rows;
+    the next weight_tasks each compute grad_weight = grad_out^T @ x for a block of output
+    features (rows of grad_weight). Each task writes only its own rows.
+    """
+    if task < input_tasks:
+        n = grad_out.shape[0]
+        row_start = task * n // input_tasks
+        row_stop = (task + 1) * n // input_tasks
+        np.dot(grad_out[row_start:row_stop], weight, grad_input[row_start:row_stop])
+        return
+    if weight_tasks == 1:
+        np.dot(grad_out.T, x, grad_weight)
+        return
+    n, out_features = grad_out.shape
+    block = task - input_tasks
+    col_start = block * out_features // weight_tasks
+    col_stop = (block + 1) * out_features // weight_tasks
+    # grad_weight[cols] = grad_out[:, cols]^T @ x. That column block of grad_out is strided,
+    # which np.dot cannot take, so it is first transposed into a contiguous scratch:
+    # N*len(cols) copies against in_features times as many multiply-adds.
+    grad_out_t = np.empty((col_stop - col_start, n), dtype=grad_out.dtype)
+    for i in range(n):
+        for j in range(col_start, col_stop):
+            grad_out_t[j - col_start, i] = grad_out[i, j]
+    np.dot(grad_out_t, x, grad_weight[col_start:col_stop])
 
 
 @jit_parallel
 def _linear_backward_parallel(grad_out, x, weight, grad_input, grad_weight, grad_bias,
                               needs_input_grad, needs_weight_grad, has_bias, threads):
-    """_linear_backward_serial with its tasks spread over `threads` threads.
+    """_linear_backward_serial with the products split into blocks over `threads` threads.
 
     grad_input and grad_weight cost N*in*out multiply-adds each, so the threads are shared
     equally between the products requested: on 2 threads one computes grad_input whole and the
-    other grad_weight whole (no transposed copy), and a lone product is split in two.
+    other grad_weight whole (no transposed copy); a lone product is split in two.
     """
     n, out_features = grad_out.shape
     products = max(1, int(needs_input_grad) + int(needs_weight_grad))
     blocks = max(1, threads // products)
     input_tasks = min(blocks, n) if needs_input_grad else 0
-    column_tasks = min(blocks, out_features) if needs_weight_grad or has_bias else 0
-    for task in prange(input_tasks + column_tasks):
-        _linear_backward_task(task, input_tasks, column_tasks, grad_out, x, weight, grad_input,
-                              grad_weight, grad_bias, needs_weight_grad, has_bias)
+    weight_tasks = min(blocks, out_features) if needs_weight_grad else 0
+    for task in prange(input_tasks + weight_tasks):
+        _linear_backward_task(task, input_tasks, weight_tasks, grad_out, x, weight, grad_input,
+                              grad_weight)
+    if has_bias:
+        _column_sums(grad_out, grad_bias)
 
 
 def linear_forward_numba(x, weight, bias):

@@ -215,6 +215,5 @@ def test_kernel_sees_hyperparameters_in_param_dtype():
 
 
 def test_kernel_table():
-    assert optimizers.KERNELS == {
-        "sgd_step": (optimizers.sgd_step_reference, optimizers.sgd_step_numba),
-    }
+    assert optimizers.KERNELS["sgd_step"] == (optimizers.sgd_step_reference,
+                                              optimizers.sgd_step_numba)
