@@ -11,9 +11,13 @@ from .backend import current_kernels, use_kernels
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, tensor
+from .threads import get_num_threads, set_num_threads, show_config
 from . import data, nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
 
+threads._apply_environment_default()  # OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, CPU affinity
+
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "save", "load",
-           "use_kernels", "current_kernels", "nn", "optim", "data", "kernels"]
+           "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
+           "nn", "optim", "data", "kernels"]
