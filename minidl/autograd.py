@@ -11,6 +11,10 @@ import functools
 
 import numpy as np
 
+# The Tensor class, set by tensor.py once it is defined (tensor.py imports this module, so this
+# module cannot import it at load time).
+Tensor = None
+
 
 class _GradMode:
     enabled = True
@@ -69,11 +73,11 @@ class Function:
     def apply_with_node(cls, *inputs, **options):
         """As `apply`, but also return the node, for callers that read what forward computed
         besides the output (BatchNorm's batch statistics), with or without a graph."""
-        from .tensor import Tensor
-
         node = cls()
-        node.needs_input_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
-        arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
+        is_tensor = [isinstance(t, Tensor) for t in inputs]
+        node.needs_input_grad = tuple(tensor and t._requires_grad
+                                      for tensor, t in zip(is_tensor, inputs))
+        arrays = [t.data if tensor else t for tensor, t in zip(is_tensor, inputs)]
         output = node.forward(*arrays, **options)
         record = _GradMode.enabled and any(node.needs_input_grad)
         result = Tensor._wrap(output, requires_grad=record)

@@ -209,5 +209,7 @@ class Tensor:
         return _tensor_ops.reduce_mean(self, dim, keepdim)
 
 
+autograd.Tensor = Tensor  # Function.apply wraps its outputs in Tensors
+
 # imported last: tensor_ops needs the Tensor class defined above
 from . import tensor_ops as _tensor_ops  # noqa: E402

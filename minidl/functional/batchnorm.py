@@ -92,7 +92,7 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     if input.ndim < 2:
         raise ValueError(f"{where}: expected input of shape (N, C, ...), got {input.shape}")
     channels = input.shape[1]
-    eps = float(_checks.check_number(eps, where, "eps", low=0, low_inclusive=False))
+    _checks.check_number(eps, where, "eps", low=0, low_inclusive=False)
     for name, tensor in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                          ("running_var", running_var)):
         if tensor is not None:
@@ -102,36 +102,41 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{where}: running_mean and running_var must both be given or both be "
                          f"None")
-    if weight is None:
+    if not training and running_mean is None:
+        raise ValueError(f"{where}: evaluation mode (training=False) needs running_mean and "
+                         f"running_var")
+    if training and input.data.size <= channels:
+        raise ValueError(f"{where}: expected more than 1 value per channel when training, got "
+                         f"input of shape {input.shape}")
+    if training and running_mean is not None:
+        _checks.check_number(momentum, where, "momentum", low=0, high=1)
+    return run_batch_norm(input, running_mean, running_var, weight, bias, training, momentum,
+                          float(eps), fuse_relu)
+
+
+def run_batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                   fuse_relu=False):
+    """batch_norm on arguments already checked (by `batch_norm` or by a BatchNorm layer)."""
+    channels = input.shape[1]
+    if weight is None:  # affine=False: the kernels always take a scale and a shift
         weight = Tensor._wrap(np.ones(channels, dtype=input.dtype))
     if bias is None:
         bias = Tensor._wrap(np.zeros(channels, dtype=input.dtype))
-
     if not training:
-        if running_mean is None:
-            raise ValueError(f"{where}: evaluation mode (training=False) needs running_mean and "
-                             f"running_var")
         output = BatchNormEval.apply(input, weight, bias, running_mean.data, running_var.data,
                                      eps)
         return relu(output) if fuse_relu else output
-
-    values_per_channel = input.data.size // max(channels, 1)
-    if values_per_channel <= 1:
-        raise ValueError(f"{where}: expected more than 1 value per channel when training, got "
-                         f"input of shape {input.shape}")
-    if running_mean is not None:
-        momentum = float(_checks.check_number(momentum, where, "momentum", low=0, high=1))
     output, node = BatchNormTrain.apply_with_node(input, weight, bias, eps, fuse_relu)
     if running_mean is not None:
-        _update_running_stats(node.batch_mean, node.batch_var, running_mean, running_var,
-                              momentum, values_per_channel)
+        _update_running_stats(node.batch_mean, node.batch_var, running_mean.data,
+                              running_var.data, momentum, input.data.size // channels)
     return output
 
 
 def _update_running_stats(batch_mean, batch_var, running_mean, running_var, momentum, count):
-    """running = (1 - momentum) * running + momentum * batch, with the unbiased variance
-    (Ioffe & Szegedy 2015, Alg. 2: unbiased for inference, biased for normalisation)."""
-    unbiased_var = batch_var * (count / (count - 1))
-    keep = 1.0 - momentum
-    running_mean.data[...] = keep * running_mean.data + momentum * batch_mean
-    running_var.data[...] = keep * running_var.data + momentum * unbiased_var
+    """running = (1 - momentum) * running + momentum * batch, in place, with the unbiased
+    variance (Ioffe & Szegedy 2015, Alg. 2: unbiased for inference, biased for normalisation)."""
+    running_mean *= 1.0 - momentum
+    running_mean += momentum * batch_mean
+    running_var *= 1.0 - momentum
+    running_var += (momentum * count / (count - 1)) * batch_var

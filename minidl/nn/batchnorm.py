@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from .. import functional as F
+from ..functional.batchnorm import run_batch_norm
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -30,6 +30,7 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         self.num_features = _checks.check_positive_int(num_features, name, "num_features")
+        self._name = f"{name}({num_features})"  # for error messages
         self.eps = _checks.check_number(eps, name, "eps", low=0, low_inclusive=False)
         if momentum is not None:
             _checks.check_number(momentum, name, "momentum", low=0, high=1)
@@ -64,7 +65,7 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def _check_input(self, input: Tensor) -> None:
-        where = f"{type(self).__name__}({self.num_features})"
+        where = self._name
         _checks.check_float_tensor(input, where)
         if input.ndim not in self._expected_dims or input.shape[1] != self.num_features:
             expected = self._shape_text.format(C=self.num_features)
@@ -85,11 +86,11 @@ class _BatchNorm(Module):
             if self.momentum is None:  # cumulative moving average over all batches so far
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch_stats = self.training or self.running_mean is None
-        return F.batch_norm(
+        return run_batch_norm(  # the input is checked above, the layer's own state is trusted
             input,
             self.running_mean if not self.training or self.track_running_stats else None,
             self.running_var if not self.training or self.track_running_stats else None,
-            self.weight, self.bias, use_batch_stats, factor, self.eps)
+            self.weight, self.bias, use_batch_stats, factor, float(self.eps))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

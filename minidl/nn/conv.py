@@ -53,6 +53,7 @@ class Conv2d(Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must divide both in_channels "
                              f"({in_channels}) and out_channels ({out_channels})")
+        self._name = f"Conv2d({in_channels}, {out_channels})"  # for error messages
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
@@ -66,8 +67,7 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        where = f"Conv2d({self.in_channels}, {self.out_channels})"
-        return conv2d_in(where, input, self.weight, self.bias, self.stride, self.padding,
+        return conv2d_in(self._name, input, self.weight, self.bias, self.stride, self.padding,
                          self.dilation, self.groups)
 
     def extra_repr(self) -> str:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .. import _checks
-from .. import functional as F
+from ..functional.linear import LinearFunction
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -40,6 +40,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = _checks.check_positive_int(in_features, "Linear", "in_features")
         self.out_features = _checks.check_positive_int(out_features, "Linear", "out_features")
+        self._name = f"Linear({in_features}, {out_features})"  # for error messages
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
@@ -51,13 +52,15 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        where = f"Linear({self.in_features}, {self.out_features})"
+        where = self._name
         _checks.check_float_tensor(input, where)
         if input.ndim < 1 or input.shape[-1] != self.in_features:
             raise ValueError(f"{where}: expected input of shape (N, {self.in_features}), got "
                              f"{input.shape}" + _flatten_hint(input.shape, self.in_features))
         _checks.check_same_dtype(input, self.weight, where)
-        return F.linear(input, self.weight, self.bias)
+        # the input is checked above and the layer's own parameters are trusted, so the checks
+        # of F.linear are skipped (this runs once per layer per step)
+        return LinearFunction.apply(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
