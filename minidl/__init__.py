@@ -12,7 +12,7 @@ from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from .threads import get_num_threads, set_num_threads, show_config
-from . import data, nn, optim  # noqa: E402
+from . import data, models, nn, optim, train  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -20,4 +20,4 @@ threads._apply_environment_default()  # OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, CP
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
-           "nn", "optim", "data", "kernels"]
+           "nn", "optim", "data", "models", "train", "kernels"]
