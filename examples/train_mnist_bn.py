@@ -16,24 +16,9 @@ import numpy as np
 
 import minidl
 from minidl import nn
+from minidl.models import mlp_bn  # Linear-BatchNorm1d-Sigmoid x3, Linear: printed at the start
 from minidl.data import MNIST, DataLoader, transforms
-
-
-def mnist_bn_network() -> nn.Sequential:
-    """Three hidden layers of 100 sigmoid units, each after BatchNorm (Ioffe & Szegedy, 4.1)."""
-    layers = []
-    for fan_in in (784, 100, 100):
-        layers += [nn.Linear(fan_in, 100), nn.BatchNorm1d(100), nn.Sigmoid()]
-    return nn.Sequential(*layers, nn.Linear(100, 10))
-
-
-@minidl.no_grad()
-def accuracy(model: nn.Module, loader: DataLoader) -> float:
-    model.eval()  # BatchNorm: running statistics instead of the batch's
-    correct = sum(int((model(images).data.argmax(axis=1) == labels).sum())
-                  for images, labels in loader)
-    model.train()
-    return correct / len(loader.dataset)
+from minidl.train import evaluate  # eval mode, no_grad, then back to training mode
 
 
 def main() -> None:
@@ -50,14 +35,15 @@ def main() -> None:
 
     minidl.use_kernels(args.kernels)
     minidl.manual_seed(args.seed)
-    to_vectors = transforms.Compose([transforms.ToFloat(), transforms.Flatten()])  # (784,) in [0, 1]
+    to_vectors = transforms.ToFloat()  # uint8 -> float32 in [0, 1]; the model flattens
     train_loader = DataLoader(MNIST(args.data, train=True, transform=to_vectors),
                               batch_size=args.batch_size, shuffle=True, drop_last=True,
                               seed=args.seed)
     test_loader = DataLoader(MNIST(args.data, train=False, transform=to_vectors),
                              batch_size=1000)
 
-    model = mnist_bn_network()
+    model = mlp_bn()
+    print(model)
     loss_function = nn.CrossEntropyLoss()
     optimizer = minidl.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     # anneal the rate to 0 over the run: the test accuracy settles instead of jumping around
@@ -74,7 +60,7 @@ def main() -> None:
         scheduler.step()
         seconds = time.perf_counter() - start
         print(f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  "
-              f"test accuracy {accuracy(model, test_loader):.4f}  "
+              f"test accuracy {evaluate(model, test_loader).accuracy:.4f}  "
               f"({seconds:.2f} s, {args.kernels} kernels)")
 
 

@@ -15,32 +15,13 @@ import numpy as np
 
 import minidl
 from minidl import nn
+from minidl.models import cnn_bn  # conv-BN-ReLU-pool x2, linear: printed at the start
 from minidl.data import MNIST, DataLoader, transforms
+from minidl.train import evaluate  # eval mode, no_grad, then back to training mode
 from minidl.optim.lr_scheduler import StepLR
 
 # the mean and standard deviation of MNIST's training pixels, after scaling to [0, 1]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-
-
-def small_bn_cnn() -> nn.Sequential:
-    """(N, 1, 28, 28) -> 16 x 14 x 14 -> 32 x 7 x 7 -> 10 logits."""
-    return nn.Sequential(
-        nn.Conv2d(1, 16, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * 7 * 7, 10),
-    )
-
-
-@minidl.no_grad()
-def accuracy(model: nn.Module, loader: DataLoader) -> float:
-    model.eval()  # BatchNorm: running statistics instead of the batch's
-    correct = sum(int((model(images).data.argmax(axis=1) == labels).sum())
-                  for images, labels in loader)
-    model.train()
-    return correct / len(loader.dataset)
 
 
 def main() -> None:
@@ -66,7 +47,8 @@ def main() -> None:
     test_loader = DataLoader(MNIST(args.data, train=False, transform=to_input),
                              batch_size=500)
 
-    model = small_bn_cnn()
+    model = cnn_bn()
+    print(model)
     loss_function = nn.CrossEntropyLoss()
     optimizer = minidl.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
                                  weight_decay=args.weight_decay)
@@ -83,7 +65,7 @@ def main() -> None:
         scheduler.step()
         seconds = time.perf_counter() - start
         print(f"epoch {epoch:2d}  loss {np.mean(losses):.4f}  "
-              f"test accuracy {accuracy(model, test_loader):.4f}  "
+              f"test accuracy {evaluate(model, test_loader).accuracy:.4f}  "
               f"lr {scheduler.get_last_lr()[0]:.4g}  ({seconds:.2f} s, {args.kernels} kernels)")
 
 
