@@ -41,9 +41,9 @@ if _cache_dir is not None:
     # numba may have been imported before minidl; its config then needs the value directly.
     numba.config.CACHE_DIR = _cache_dir
 
-# fastmath=True would include 'nnan' and 'ninf', which let LLVM assume NaN never occurs:
-# np.isnan compiles to False and NaN inputs can turn into finite numbers. This subset keeps
-# NaN/Inf semantics and still lets reductions vectorise ('reassoc').
+# Numba's blanket fastmath flag would include 'nnan' and 'ninf', which let LLVM assume NaN
+# never occurs: np.isnan compiles to False and NaN inputs can turn into finite numbers. This
+# subset keeps NaN/Inf semantics and still lets reductions vectorise ('reassoc').
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 # error_model='numpy': division by zero gives inf/nan like NumPy instead of raising, and the
