@@ -16,17 +16,17 @@ PARALLEL_MIN_ELEMENTS) and a `prange` driver (`..._parallel`) that both call it.
 drivers are separate functions on purpose: one Python function jitted twice would share a
 single entry in Numba's on-disk cache, whose key does not record `parallel=True`.
 The one exception is tanh's forward pass, which stays NumPy's SIMD ufunc (see its wrapper).
-exp and expm1 are scalar libm calls inside Numba (no SVML here), so sigmoid and ELU gain
-from fusion and threads, not from vectorised exponentials.
+Sigmoid and ELU take exp/expm1 from `_fastmath`: for float32 these are arithmetic that LLVM
+vectorises inside the loop (within 0.51 ulp of the exact value; libm's expf is a scalar call,
+about 2.7 ns per element here); for float64 they are libm's math.exp/math.expm1, as before.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import prange
 
 from ._config import PARALLEL_MIN_ELEMENTS, jit, jit_parallel
+from ._fastmath import exp, expm1
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def _leaky_relu_grad(g, v, negative_slope):
 
 @jit
 def _elu(v, alpha):
-    return v if v > 0 else alpha * math.expm1(v)
+    return v if v > 0 else alpha * expm1(v)
 
 
 @jit
@@ -140,8 +140,9 @@ def _elu_grad(g, v, y, alpha):
 
 @jit
 def _sigmoid(v, one):
-    e = math.exp(-abs(v))  # <= 1: no overflow for any v
-    return one / (one + e) if v >= 0 else e / (one + e)
+    e = exp(-abs(v))  # <= 1: no overflow for any v
+    # one division whichever the sign: the same values as 1/(1+e) or e/(1+e)
+    return (one if v >= 0 else e) / (one + e)
 
 
 @jit

@@ -9,7 +9,9 @@ Fast path: the math of one row is a serial `@jit` function (`_softmax_row`, ...)
 has a serial driver over rows (used below PARALLEL_MIN_ELEMENTS elements) and a `prange`
 driver over rows, in which every row writes only its own outputs. The two drivers are separate
 functions because one Python function jitted twice would share one entry in Numba's on-disk
-cache, whose key does not record `parallel=True`.
+cache, whose key does not record `parallel=True`. The exponentials are `_fastmath.exp`: for
+float32, arithmetic that vectorises inside the row loops (libm's expf is a scalar call), for
+float64 libm's math.exp as before.
 
 Squared error is elementwise on arrays of any shape and reuses the elementwise wrapper of
 `activations`.
@@ -22,6 +24,7 @@ import numpy as np
 from numba import prange
 
 from ._config import PARALLEL_MIN_ELEMENTS, jit, jit_parallel
+from ._fastmath import exp
 from .activations import _elementwise
 
 
@@ -110,7 +113,7 @@ def _log_softmax_row(x_row, y_row, zero):
         y_row[j] = x_row[j] - row_max
     total = zero
     for j in range(x_row.size):
-        total += math.exp(y_row[j])
+        total += exp(y_row[j])
     log_total = math.log(total)
     for j in range(x_row.size):
         y_row[j] = y_row[j] - log_total
@@ -122,7 +125,7 @@ def _log_softmax_grad_row(g_row, y_row, out_row, zero):
     for j in range(g_row.size):
         g_sum += g_row[j]
     for j in range(g_row.size):
-        out_row[j] = g_row[j] - math.exp(y_row[j]) * g_sum
+        out_row[j] = g_row[j] - exp(y_row[j]) * g_sum
 
 
 @jit
@@ -130,7 +133,7 @@ def _softmax_row(x_row, y_row, zero):
     row_max = _row_max(x_row)
     total = zero
     for j in range(x_row.size):
-        e = math.exp(x_row[j] - row_max)
+        e = exp(x_row[j] - row_max)
         y_row[j] = e
         total += e
     for j in range(x_row.size):
@@ -158,7 +161,7 @@ def _softmax_cross_entropy_row(x_row, target, grad_row, zero, one):
     shifted_target = grad_row[target]
     total = zero
     for j in range(x_row.size):
-        e = math.exp(grad_row[j])
+        e = exp(grad_row[j])
         grad_row[j] = e
         total += e
     for j in range(x_row.size):

@@ -1,13 +1,18 @@
 """Loss kernels (log-softmax, softmax, fused softmax + cross-entropy, squared error): the Numba
 kernels equal the NumPy references; the references are checked against scipy.special and
-float64 central finite differences, and against PyTorch when it is installed."""
+float64 central finite differences, and against PyTorch when it is installed. The float32
+exponentials of the softmax kernels come from kernels/_fastmath.py (tested for accuracy in
+test_activations.py): here, that their loops no longer call libm's expf."""
 import inspect
+import platform
+import re
 
+import numba
 import numpy as np
 import pytest
 import scipy.special
 
-from minidl.kernels import activations, losses
+from minidl.kernels import _config, activations, losses
 from minidl.kernels._config import PARALLEL_MIN_ELEMENTS
 
 DTYPES = [np.float32, np.float64]
@@ -316,3 +321,25 @@ def test_numba_matches_pytorch(dtype):
     np.testing.assert_allclose(
         losses.squared_error_backward_numba(grad_out[4:], x[4:], values[4:]),
         tx.grad.numpy(), **TOLERANCE[dtype])
+
+
+# --- float32 exp: vectorised arithmetic, not libm calls ------------------------------------
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="inspects compiled code")
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 asm")
+@pytest.mark.parametrize("name", ["log_softmax_forward", "log_softmax_backward", "softmax_forward",
+                                  "softmax_cross_entropy"])
+def test_float32_exp_loops_vectorise_without_libm_calls(name):
+    x, grad_out, target, _ = make_inputs((4, 100), np.float32)
+    args = {"log_softmax_forward": (x, np.empty_like(x)),
+            "log_softmax_backward": (grad_out, x, np.empty_like(x)),
+            "softmax_forward": (x, np.empty_like(x)),
+            "softmax_cross_entropy": (x, target, np.empty(4, np.float32), np.empty_like(x))}[name]
+    # a fresh compilation with minidl's options: a dispatcher loaded from the on-disk cache
+    # cannot be inspected
+    fresh = numba.njit(**dict(_config._OPTIONS, cache=False))(
+        getattr(losses, f"_{name}_serial").py_func)
+    fresh(*args)
+    assembly = fresh.inspect_asm(fresh.signatures[0])
+    assert len(re.findall(r"\bv?(?:mul|add|sub|div|fn?madd\d*)p[sd]\s[^\n]*%[xyz]mm", assembly)) >= 10
+    assert not re.search(r"\b(?:exp|expf)(?:@\w+)?\b", assembly)
