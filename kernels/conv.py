@@ -29,14 +29,24 @@ and with K = C/G kh kw rows per group and the weight seen as (G, O/G, K) matrice
 with cols_g = cols[g K:(g+1) K] and grad_out_image[group g] its rows g O/G:(g+1) O/G.
 
 The Numba kernels (../shared/KERNELS.md, measured on this machine): a parallel loop over
-blocks of images, one block per thread. Each block owns a scratch `cols` buffer for one image
+ranges of images, one range per thread. Each range owns a scratch `cols` buffer for one image
 (kept in cache between im2col and the product) and calls BLAS once per image and group; np.dot
 inside a kernel is SciPy's OpenBLAS, held at one thread by _config, so Numba's pool is the only
 one running. One im2col of the whole batch and one big product was 3x slower. grad_input is
-written image by image (each image owned by one block: no races); grad_weight and grad_bias
-are summed per block into private partials, which are added up serially afterwards. The
-blocks depend on the thread count, so the parallel result can differ from the serial one in
+written image by image (each image owned by one range: no races); grad_weight and grad_bias
+are summed per range into private partials, which are added up serially afterwards. The
+ranges depend on the thread count, so the parallel result can differ from the serial one in
 the last bits of grad_weight and grad_bias (the order of the sum over images).
+
+The products take nearly all the time (at (64, 32, 16, 16) -> 64, 3x3: 93% of the forward on
+one thread), so each is arranged the way OpenBLAS runs it fastest (GF/s on one thread, SkylakeX
+kernels on Zen 4): y = W_g @ cols_g (64x288x256: 86; OpenBLAS is slow for 64 output rows
+whatever the width); grad_W_g^T = cols_g @ grad_out_g^T (288x256x64: 98); grad_cols_g =
+W_g^T @ grad_out_g with W_g^T stored transposed (288x64x256: 98, 93 through a transposed view).
+Tried and dropped: a pixel-major patch matrix (Ho Wo, K) for several images at once, whose
+product (1024x288x64) runs at 99 GF/s but comes out as (positions, O) and had to be transposed
+back into NCHW: with the channels-last copy and the transposes it was no faster on 2 threads
+at C = 32 and 2x slower at C = 3.
 """
 from __future__ import annotations
 
@@ -160,104 +170,126 @@ def conv2d_backward_reference(grad_out, x, weight, stride, padding, dilation, gr
 # copies (and an 'A' out would receive the result in a copy that is thrown away). Below,
 # every operand is a first-axis slice of a C-contiguous array (x[n], cols[r0:r1], which stay
 # 'C') or its transpose ('F'); never a slice like a[r0:r1, :], which Numba types 'A'.
-
-@jit
-def _valid_outputs(out_size, in_size, offset, step):
-    """The range [lo, hi) of output positions p whose input position p*step + offset lies
-    inside [0, in_size); the others read the zero padding. Uses ceil(a/b) = (a + b - 1) // b."""
-    lo = 0 if offset >= 0 else (step - 1 - offset) // step
-    hi = (in_size - offset + step - 1) // step
-    lo = min(lo, out_size)
-    hi = max(lo, min(hi, out_size))
-    return lo, hi
-
-
+#
+# geometry is the flat tuple (kh, kw, sh, sw, ph, pw, dh, dw): flat because a tuple of tuples
+# cannot be passed into a prange body (Numba's parfor gufunc rejects it).
+#
+# im2col and col2im go through a zero-bordered copy of the image, (C, H + 2 ph, W + 2 pw),
+# so that every tap reads (or adds to) a valid position and the copy loops have no bounds
+# logic at all. Clipping each run to the image instead cost more than the copy: im2col of
+# (64, 32, 16, 16) took 1.43 ms with clipping and 0.52 ms through the padded copy, col2im
+# 1.05 -> 0.58 ms (one thread). The border of the im2col copy is zeroed once per call and
+# never written again; the col2im copy is zeroed per image, and its border, which collects
+# the contributions to the padding, is dropped.
+#
 # Index arithmetic in the copy loops: Numba accepts negative indices (a[-1]), so every signed
 # integer index gets a "wrap around if < 0" select, which leaves the loop scalar (im2col of
-# (64, 32, 16, 16) took 6.4 ms this way). np.uintp indices skip that check: the same loops on
-# flat views then run at 1.4 ms, near a plain copy of that many bytes. Every index below is
-# non-negative by construction (_valid_outputs keeps positions inside the input).
+# (64, 32, 16, 16) took 6.4 ms this way). np.uintp indices skip that check. Every index below
+# is non-negative by construction.
 
 @jit
-def _im2col_image(x_image, kh, kw, stride, padding, dilation, out_h, out_w, cols):
-    """cols[(c kh + i) kw + j, a Wo + b] = x_padded[c, a sh + i dh, b sw + j dw] for one image.
+def _pad_image(x_image, ph, pw, padded):
+    """padded[c, ph + y, pw + x] = x_image[c, y, x]; the border of padded is left alone.
 
-    x_image (C, H, W); cols (C kh kw, Ho Wo), overwritten (zeros where the tap meets padding).
+    x_image (C, H, W); padded (C, H + 2 ph, W + 2 pw).
     """
     channels, height, width = x_image.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    x_flat = x_image.reshape(x_image.size)    # (C H W,)
-    cols_flat = cols.reshape(cols.size)       # (C kh kw Ho Wo,)
+    padded_h, padded_w = padded.shape[1], padded.shape[2]
+    x_flat = x_image.reshape(x_image.size)
+    padded_flat = padded.reshape(padded.size)
+    for c in range(channels):
+        for y in range(height):
+            source = (c * height + y) * width
+            target = (c * padded_h + ph + y) * padded_w + pw
+            for x in range(width):
+                padded_flat[np.uintp(target + x)] = x_flat[np.uintp(source + x)]
+
+
+@jit
+def _crop_image(padded, ph, pw, image):
+    """image[c, y, x] = padded[c, ph + y, pw + x]: the inverse of _pad_image."""
+    channels, height, width = image.shape
+    padded_h, padded_w = padded.shape[1], padded.shape[2]
+    image_flat = image.reshape(image.size)
+    padded_flat = padded.reshape(padded.size)
+    for c in range(channels):
+        for y in range(height):
+            source = (c * padded_h + ph + y) * padded_w + pw
+            target = (c * height + y) * width
+            for x in range(width):
+                image_flat[np.uintp(target + x)] = padded_flat[np.uintp(source + x)]
+
+
+@jit
+def _im2col_image(padded, geometry, out_h, out_w, cols):
+    """cols[(c kh + i) kw + j, a Wo + b] = padded[c, a sh + i dh, b sw + j dw] for one image.
+
+    padded (C, H + 2 ph, W + 2 pw): the image with its zero border; cols (C kh kw, Ho Wo),
+    overwritten.
+    """
+    kh, kw, sh, sw, _, _, dh, dw = geometry
+    channels, padded_h, padded_w = padded.shape
+    padded_flat = padded.reshape(padded.size)
+    cols_flat = cols.reshape(cols.size)
     for c in range(channels):
         for i in range(kh):
-            a_lo, a_hi = _valid_outputs(out_h, height, i * dh - ph, sh)
             for j in range(kw):
-                b_lo, b_hi = _valid_outputs(out_w, width, j * dw - pw, sw)
                 row_start = ((c * kh + i) * kw + j) * out_h * out_w
                 for a in range(out_h):
-                    start = row_start + a * out_w             # flat index of cols[row, a Wo]
-                    if a < a_lo or a >= a_hi:                 # this output row reads padding
-                        for b in range(out_w):
-                            cols_flat[np.uintp(start + b)] = 0
-                        continue
-                    for b in range(b_lo):
-                        cols_flat[np.uintp(start + b)] = 0
-                    for b in range(b_hi, out_w):
-                        cols_flat[np.uintp(start + b)] = 0
-                    # flat index of x[c, a sh + i dh - ph, b sw + j dw - pw] at b = 0 (may be
-                    # negative; the loop adds b sw >= 0 from b_lo on)
-                    source = (c * height + a * sh + i * dh - ph) * width + j * dw - pw
+                    target = row_start + a * out_w       # flat index of cols[row, a Wo]
+                    source = (c * padded_h + a * sh + i * dh) * padded_w + j * dw
                     if sw == 1:  # a contiguous copy, which LLVM vectorises
-                        for b in range(b_lo, b_hi):
-                            cols_flat[np.uintp(start + b)] = x_flat[np.uintp(source + b)]
+                        for b in range(out_w):
+                            cols_flat[np.uintp(target + b)] = padded_flat[np.uintp(source + b)]
                     else:
-                        for b in range(b_lo, b_hi):
-                            cols_flat[np.uintp(start + b)] = x_flat[np.uintp(source + b * sw)]
+                        for b in range(out_w):
+                            cols_flat[np.uintp(target + b)] = padded_flat[np.uintp(source + b * sw)]
 
 
 @jit
-def _col2im_image(cols, kh, kw, stride, padding, dilation, out_h, out_w, grad_image):
-    """The adjoint of _im2col_image: grad_image[c, y, x] += every cols entry read from (c, y, x).
+def _col2im_image(cols, geometry, out_h, out_w, padded):
+    """The adjoint of _im2col_image: padded[c, y, x] += every cols entry read from (c, y, x).
 
-    cols (C kh kw, Ho Wo); grad_image (C, H, W), added to (the caller zeroes it).
+    cols (C kh kw, Ho Wo); padded (C, H + 2 ph, W + 2 pw), added to (the caller zeroes it and
+    keeps its interior).
     """
-    channels, height, width = grad_image.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    grad_flat = grad_image.reshape(grad_image.size)   # (C H W,)
-    cols_flat = cols.reshape(cols.size)               # (C kh kw Ho Wo,)
+    kh, kw, sh, sw, _, _, dh, dw = geometry
+    channels, padded_h, padded_w = padded.shape
+    padded_flat = padded.reshape(padded.size)
+    cols_flat = cols.reshape(cols.size)
     for c in range(channels):
         for i in range(kh):
-            a_lo, a_hi = _valid_outputs(out_h, height, i * dh - ph, sh)
             for j in range(kw):
-                b_lo, b_hi = _valid_outputs(out_w, width, j * dw - pw, sw)
                 row_start = ((c * kh + i) * kw + j) * out_h * out_w
-                for a in range(a_lo, a_hi):                   # entries from padding are dropped
-                    start = row_start + a * out_w
-                    target = (c * height + a * sh + i * dh - ph) * width + j * dw - pw
+                for a in range(out_h):
+                    source = row_start + a * out_w
+                    target = (c * padded_h + a * sh + i * dh) * padded_w + j * dw
                     if sw == 1:
-                        for b in range(b_lo, b_hi):
-                            grad_flat[np.uintp(target + b)] += cols_flat[np.uintp(start + b)]
+                        for b in range(out_w):
+                            padded_flat[np.uintp(target + b)] += cols_flat[np.uintp(source + b)]
                     else:
-                        for b in range(b_lo, b_hi):
-                            grad_flat[np.uintp(target + b * sw)] += cols_flat[np.uintp(start + b)]
+                        for b in range(out_w):
+                            padded_flat[np.uintp(target + b * sw)] += cols_flat[np.uintp(source + b)]
 
 
 @jit
-def _conv_forward_images(x, weight, bias, has_bias, stride, padding, dilation, groups, y,
-                         image_start, image_stop):
+def _conv_forward_images(x, weight_matrices, bias, has_bias, geometry, y, image_start,
+                         image_stop):
     """y[n] = conv2d(x[n], weight) (+ bias) for images image_start:image_stop; the serial kernel.
 
-    x (N, C, H, W), weight (O, C/G, kh, kw), bias (O,) (read only when has_bias),
-    y (N, O, Ho, Wo) output; all C-contiguous.
+    x (N, C, H, W); weight_matrices (G, O/G, K), the weight as one matrix per group; bias (O,)
+    (read only when has_bias); y (N, O, Ho, Wo) output. All C-contiguous.
     """
-    out_channels, in_per_group, kh, kw = weight.shape
-    out_h, out_w = y.shape[2], y.shape[3]
-    out_per_group = out_channels // groups
-    k = in_per_group * kh * kw
-    weight_matrices = weight.reshape((groups, out_per_group, k))
-    cols = np.empty((groups * k, out_h * out_w), dtype=x.dtype)  # reused for every image
+    groups, out_per_group, k = weight_matrices.shape
+    _, channels, height, width = x.shape
+    _, out_channels, out_h, out_w = y.shape
+    _, _, _, _, ph, pw, _, _ = geometry
+    # scratch, reused for every image; the zero border of `padded` is written only here
+    padded = np.zeros((channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    cols = np.empty((groups * k, out_h * out_w), dtype=x.dtype)
     for n in range(image_start, image_stop):
-        _im2col_image(x[n], kh, kw, stride, padding, dilation, out_h, out_w, cols)
+        _pad_image(x[n], ph, pw, padded)
+        _im2col_image(padded, geometry, out_h, out_w, cols)
         y_image = y[n].reshape((out_channels, out_h * out_w))
         for g in range(groups):
             np.dot(weight_matrices[g], cols[g * k:(g + 1) * k],
@@ -269,34 +301,37 @@ def _conv_forward_images(x, weight, bias, has_bias, stride, padding, dilation, g
 
 
 @jit_parallel
-def _conv_forward_parallel(x, weight, bias, has_bias, stride, padding, dilation, groups, y,
-                           threads):
-    """_conv_forward_images with one block of images per thread (threads >= 1)."""
+def _conv_forward_parallel(x, weight_matrices, bias, has_bias, geometry, y, threads):
+    """_conv_forward_images with one range of images per thread (threads >= 1)."""
     n = x.shape[0]
-    blocks = min(threads, n)
-    for block in prange(blocks):
-        _conv_forward_images(x, weight, bias, has_bias, stride, padding, dilation, groups, y,
-                             block * n // blocks, (block + 1) * n // blocks)
+    ranges = min(threads, n)
+    for r in prange(ranges):
+        _conv_forward_images(x, weight_matrices, bias, has_bias, geometry, y,
+                             r * n // ranges, (r + 1) * n // ranges)
 
 
 @jit
-def _conv_backward_images(grad_out, x, weight, stride, padding, dilation, groups,
-                          needs_input_grad, needs_weight_grad, has_bias,
-                          image_start, image_stop, grad_input, grad_weight_t, bias_sums):
+def _conv_backward_images(grad_out, x, weight_t, geometry, flags, image_start, image_stop,
+                          grad_input, grad_weight_t, bias_sums):
     """Backward for images image_start:image_stop, one image at a time.
 
-    grad_out (N, O, Ho, Wo), x (N, C, H, W), weight (O, C/G, kh, kw), all C-contiguous.
+    grad_out (N, O, Ho, Wo), x (N, C, H, W); weight_t (G, K, O/G): W_g^T per group, stored
+    transposed so that grad_cols_g = W_g^T @ grad_out_g is a plain product (98 GF/s in
+    OpenBLAS for 288x64x256, against 93 through a transposed view); all C-contiguous.
+    flags: (needs_input_grad, needs_weight_grad, has_bias).
     Outputs, each touched only when its flag is set:
-      grad_input (N, C, H, W): images image_start:image_stop ADDED to (the caller zeroes it);
+      grad_input (N, C, H, W): images image_start:image_stop overwritten;
       grad_weight_t (G, K, O/G): overwritten with these images' sum of grad_weight, transposed
         per group (the layout its product comes out of BLAS fastest, see below);
       bias_sums (O,) float64: overwritten with these images' sums of grad_out per channel.
     """
-    out_channels, in_per_group, kh, kw = weight.shape
-    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
-    out_per_group = out_channels // groups
-    k = in_per_group * kh * kw
-    weight_matrices = weight.reshape((groups, out_per_group, k))
+    needs_input_grad, needs_weight_grad, has_bias = flags
+    groups, k, out_per_group = weight_t.shape
+    _, channels, height, width = x.shape
+    _, out_channels, out_h, out_w = grad_out.shape
+    _, _, _, _, ph, pw, _, _ = geometry
+    padded = np.zeros((channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    grad_padded = np.empty_like(padded)   # separate: col2im also writes the border
     cols = np.empty((groups * k, out_h * out_w), dtype=x.dtype)
     image_grad_weight_t = np.empty((k, out_per_group), dtype=x.dtype)
     grad_weight_t[:] = 0
@@ -304,7 +339,8 @@ def _conv_backward_images(grad_out, x, weight, stride, padding, dilation, groups
     for n in range(image_start, image_stop):
         grad_out_image = grad_out[n].reshape((out_channels, out_h * out_w))
         if needs_weight_grad:
-            _im2col_image(x[n], kh, kw, stride, padding, dilation, out_h, out_w, cols)
+            _pad_image(x[n], ph, pw, padded)
+            _im2col_image(padded, geometry, out_h, out_w, cols)
             for g in range(groups):
                 # grad_weight_g^T = cols_g @ grad_out_g^T: measured 2x faster in OpenBLAS than
                 # grad_out_g @ cols_g^T for (64, 256) x (256, 288). np.dot overwrites its
@@ -325,78 +361,74 @@ def _conv_backward_images(grad_out, x, weight, stride, padding, dilation, groups
         if needs_input_grad:
             # cols is free again: it now receives grad_cols_g = W_g^T @ grad_out_g
             for g in range(groups):
-                np.dot(weight_matrices[g].T,
-                       grad_out_image[g * out_per_group:(g + 1) * out_per_group],
+                np.dot(weight_t[g], grad_out_image[g * out_per_group:(g + 1) * out_per_group],
                        cols[g * k:(g + 1) * k])
-            _col2im_image(cols, kh, kw, stride, padding, dilation, out_h, out_w, grad_input[n])
+            grad_padded[:] = 0
+            _col2im_image(cols, geometry, out_h, out_w, grad_padded)
+            _crop_image(grad_padded, ph, pw, grad_input[n])
 
 
 @jit
-def _weight_partials(blocks, weight, groups, needs_weight_grad):
-    """Uninitialised per-block slots (blocks, G, K, O/G) for grad_weight (K = C/G kh kw);
-    zero-sized in K when grad_weight is not requested."""
-    out_channels, in_per_group, kh, kw = weight.shape
-    k = in_per_group * kh * kw if needs_weight_grad else 0
-    return np.empty((blocks, groups, k, out_channels // groups), dtype=weight.dtype)
+def _weight_partials(ranges, weight_t, needs_weight_grad):
+    """Uninitialised per-range slots (ranges, G, K, O/G) for grad_weight; zero-sized in K when
+    grad_weight is not requested."""
+    groups, k, out_per_group = weight_t.shape
+    return np.empty((ranges, groups, k if needs_weight_grad else 0, out_per_group),
+                    dtype=weight_t.dtype)
 
 
 @jit
 def _sum_partials(weight_partials, bias_partials, grad_weight, bias_sums):
-    """Add up the per-block partial sums, serially, in a fixed order.
+    """Add up the per-range partial sums, serially, in a fixed order.
 
-    weight_partials (B, G, K, O/G) -> grad_weight (O, C/G, kh, kw) (transposed back per group);
-    bias_partials (B, O) -> bias_sums (O,), both float64. Empty outputs are left alone.
+    weight_partials (R, G, K, O/G) -> grad_weight (O, C/G, kh, kw) (transposed back per group);
+    bias_partials (R, O) -> bias_sums (O,), both float64. Empty outputs are left alone.
     """
-    blocks, groups, k, out_per_group = weight_partials.shape
+    ranges, groups, k, out_per_group = weight_partials.shape
     if grad_weight.size > 0:
         grad_weight_matrices = grad_weight.reshape((groups, out_per_group, k))
         for g in range(groups):
             for o in range(out_per_group):
-                for r in range(k):
-                    total = weight_partials[0, g, r, o]
-                    for block in range(1, blocks):
-                        total += weight_partials[block, g, r, o]
-                    grad_weight_matrices[g, o, r] = total
+                for t in range(k):
+                    total = weight_partials[0, g, t, o]
+                    for part in range(1, ranges):
+                        total += weight_partials[part, g, t, o]
+                    grad_weight_matrices[g, o, t] = total
     for o in range(bias_sums.shape[0]):
         total = 0.0
-        for block in range(blocks):
-            total += bias_partials[block, o]
+        for part in range(ranges):
+            total += bias_partials[part, o]
         bias_sums[o] = total
 
 
 @jit
-def _conv_backward_serial(grad_out, x, weight, stride, padding, dilation, groups,
-                          needs_input_grad, needs_weight_grad, has_bias,
-                          grad_input, grad_weight, bias_sums):
-    """The whole batch as one block. Shapes as in _conv_backward_images; grad_weight
+def _conv_backward_serial(grad_out, x, weight_t, geometry, flags, grad_input, grad_weight,
+                          bias_sums):
+    """The whole batch as one range. Arguments as in _conv_backward_images; grad_weight
     (O, C/G, kh, kw), or empty when not requested."""
-    blocks = 1
-    weight_partials = _weight_partials(blocks, weight, groups, needs_weight_grad)
-    bias_partials = np.empty((blocks, bias_sums.shape[0]))
-    _conv_backward_images(grad_out, x, weight, stride, padding, dilation, groups,
-                          needs_input_grad, needs_weight_grad, has_bias, 0, x.shape[0],
+    weight_partials = _weight_partials(1, weight_t, flags[1])
+    bias_partials = np.empty((1, bias_sums.shape[0]))
+    _conv_backward_images(grad_out, x, weight_t, geometry, flags, 0, x.shape[0],
                           grad_input, weight_partials[0], bias_partials[0])
     _sum_partials(weight_partials, bias_partials, grad_weight, bias_sums)
 
 
 @jit_parallel
-def _conv_backward_parallel(grad_out, x, weight, stride, padding, dilation, groups,
-                            needs_input_grad, needs_weight_grad, has_bias,
-                            grad_input, grad_weight, bias_sums, threads):
-    """_conv_backward_serial with one block of images per thread (threads >= 1).
+def _conv_backward_parallel(grad_out, x, weight_t, geometry, flags, grad_input, grad_weight,
+                            bias_sums, threads):
+    """_conv_backward_serial with one range of images per thread (threads >= 1).
 
-    Each block sums grad_weight and grad_bias into its own partial; the partials are added
-    up serially afterwards (no block writes a shared slot).
+    Each range sums grad_weight and grad_bias into its own partial; the partials are added
+    up serially afterwards (no thread writes a shared slot).
     """
     n = x.shape[0]
-    blocks = min(threads, n)
-    weight_partials = _weight_partials(blocks, weight, groups, needs_weight_grad)
-    bias_partials = np.empty((blocks, bias_sums.shape[0]))
-    for block in prange(blocks):
-        _conv_backward_images(grad_out, x, weight, stride, padding, dilation, groups,
-                              needs_input_grad, needs_weight_grad, has_bias,
-                              block * n // blocks, (block + 1) * n // blocks,
-                              grad_input, weight_partials[block], bias_partials[block])
+    ranges = min(threads, n)
+    weight_partials = _weight_partials(ranges, weight_t, flags[1])
+    bias_partials = np.empty((ranges, bias_sums.shape[0]))
+    for r in prange(ranges):
+        _conv_backward_images(grad_out, x, weight_t, geometry, flags,
+                              r * n // ranges, (r + 1) * n // ranges,
+                              grad_input, weight_partials[r], bias_partials[r])
     _sum_partials(weight_partials, bias_partials, grad_weight, bias_sums)
 
 
@@ -407,10 +439,10 @@ def _c_contiguous(array):
     return array if array.flags.writeable else array.copy()
 
 
-def _geometry(stride, padding, dilation, groups):
-    """The caller's pairs as tuples of Python ints (one Numba signature whatever int type)."""
-    return (tuple(int(v) for v in stride), tuple(int(v) for v in padding),
-            tuple(int(v) for v in dilation), int(groups))
+def _geometry(kernel_size, stride, padding, dilation):
+    """The flat tuple (kh, kw, sh, sw, ph, pw, dh, dw) of Python ints (one Numba signature
+    whatever int type the caller's pairs held)."""
+    return tuple(int(v) for pair in (kernel_size, stride, padding, dilation) for v in pair)
 
 
 def _use_parallel(n, weight, out_h, out_w):
@@ -426,12 +458,12 @@ def conv2d_forward_numba(x, weight, bias, stride, padding, dilation, groups):
     has_bias = bias is not None
     # Without a bias the kernel gets an empty array it never reads (one compile per dtype).
     bias = _c_contiguous(bias) if has_bias else np.empty(0, dtype=x.dtype)
-    stride, padding, dilation, groups = _geometry(stride, padding, dilation, groups)
     n, _, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
     out_h, out_w = conv2d_output_size(height, width, (kh, kw), stride, padding, dilation)
     y = np.empty((n, out_channels, out_h, out_w), dtype=x.dtype)
-    args = (x, weight, bias, has_bias, stride, padding, dilation, groups, y)
+    args = (x, _weight_matrices(weight, int(groups)), bias, has_bias,
+            _geometry((kh, kw), stride, padding, dilation), y)
     if _use_parallel(n, weight, out_h, out_w):
         _conv_forward_parallel(*args, get_num_threads())
     else:
@@ -447,19 +479,20 @@ def conv2d_backward_numba(grad_out, x, weight, stride, padding, dilation, groups
     grad_out = _c_contiguous(grad_out)
     x = _c_contiguous(x)
     weight = _c_contiguous(weight)
-    stride, padding, dilation, groups = _geometry(stride, padding, dilation, groups)
+    weight_t = np.ascontiguousarray(_weight_matrices(weight, int(groups)).transpose(0, 2, 1))
     dtype = x.dtype
     n, out_h, out_w = x.shape[0], grad_out.shape[2], grad_out.shape[3]
     # Outputs that are not requested are empty arrays the kernel never touches (one compile).
-    grad_input = np.zeros(x.shape if needs_input_grad else (0, 0, 0, 0), dtype=dtype)
+    grad_input = np.empty(x.shape if needs_input_grad else (0, 0, 0, 0), dtype=dtype)
     grad_weight = np.empty(weight.shape if needs_weight_grad else (0, 0, 0, 0), dtype=dtype)
     bias_sums = np.empty(weight.shape[0] if has_bias else 0, dtype=np.float64)
-    args = (grad_out, x, weight, stride, padding, dilation, groups,
-            bool(needs_input_grad), bool(needs_weight_grad), bool(has_bias))
+    flags = (bool(needs_input_grad), bool(needs_weight_grad), bool(has_bias))
+    args = (grad_out, x, weight_t, _geometry(weight.shape[2:], stride, padding, dilation),
+            flags, grad_input, grad_weight, bias_sums)
     if _use_parallel(n, weight, out_h, out_w):
-        _conv_backward_parallel(*args, grad_input, grad_weight, bias_sums, get_num_threads())
+        _conv_backward_parallel(*args, get_num_threads())
     else:
-        _conv_backward_serial(*args, grad_input, grad_weight, bias_sums)
+        _conv_backward_serial(*args)
     return (grad_input if needs_input_grad else None,
             grad_weight if needs_weight_grad else None,
             bias_sums.astype(dtype) if has_bias else None)
