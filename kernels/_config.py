@@ -46,9 +46,21 @@ if _cache_dir is not None:
 # subset keeps NaN/Inf semantics and still lets reductions vectorise ('reassoc').
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
+# 'reassoc' is what a sum needs to vectorise, but it also lets LLVM regroup any expression,
+# and LLVM did so differently in the process that compiled a kernel and in later processes that
+# loaded the same kernel from the on-disk cache: BatchNorm's grad_input came out different in
+# 12% of its elements (up to 47 ulp, from cancellation) on a first run and on every run after,
+# so `minidl train` reached 97.43% on its first run and 97.52% afterwards. (We did not pin down
+# the LLVM mechanism; tests/test_cache_determinism.py checks the result.) Per-element
+# arithmetic with a written order is therefore compiled with FASTMATH_IN_ORDER, by
+# `jit_in_order`: it rounds as written, every time. Its loops still vectorise: only sums and
+# other reductions across iterations need 'reassoc'.
+FASTMATH_IN_ORDER = FASTMATH - {"reassoc"}
+
 # error_model='numpy': division by zero gives inf/nan like NumPy instead of raising, and the
 # check it removes is what blocks vectorisation under the default 'python' model.
 _OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
+_OPTIONS_IN_ORDER = dict(_OPTIONS, fastmath=set(FASTMATH_IN_ORDER))
 
 # Below this many elements a serial kernel beats a parallel one on a small machine: waking
 # the thread pool costs more than the work (KERNELS.md: about 2-5e4 elements on 2 cores).
@@ -58,6 +70,12 @@ PARALLEL_MIN_ELEMENTS = 32768
 def jit(function):
     """Compile lazily (at first call) as a serial kernel with minidl's options."""
     return numba.njit(**_OPTIONS)(function)
+
+
+def jit_in_order(function):
+    """Like `jit`, without 'reassoc': for per-element and per-channel arithmetic whose rounding
+    must not depend on how LLVM chose to regroup it (see FASTMATH_IN_ORDER)."""
+    return numba.njit(**_OPTIONS_IN_ORDER)(function)
 
 
 def jit_parallel(function):

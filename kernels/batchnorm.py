@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._config import PARALLEL_MIN_ELEMENTS, jit, jit_parallel
+from ._config import PARALLEL_MIN_ELEMENTS, jit, jit_in_order, jit_parallel
 
 # ----------------------------------------------------------------------------------------------
 # NumPy references: the math as written, the test oracle and the "naive NumPy" baseline.
@@ -144,16 +144,20 @@ def batch_norm_relu_backward_train_reference(grad_out, x, mean, invstd, weight, 
 # ----------------------------------------------------------------------------------------------
 
 # --- Per-element math, shared by every kernel so that all of them round alike. ---------------
+# It is compiled with `jit_in_order` (no 'reassoc'), like every function here that is not a
+# sum: it rounds as written whether the kernel was compiled in this process or loaded from the
+# cache (see FASTMATH_IN_ORDER in _config). The sums keep 'reassoc', which they need to
+# vectorise.
 # np.float32(0) is a typed zero: it unifies with float32 as float32 and with float64 as float64,
 # where a literal 0 would promote float32 values to float64.
 
-@jit
+@jit_in_order
 def _affine(x, mean, invstd, weight, bias):
     """One element of y = (x - mean) * invstd * weight + bias, in x's dtype."""
     return (x - mean) * invstd * weight + bias
 
 
-@jit
+@jit_in_order
 def _bn_output(x, mean, invstd, weight, bias, relu):
     """One element of bn(x), or of relu(bn(x)) if `relu` (NaN < 0 is False, so NaN stays NaN)."""
     y = _affine(x, mean, invstd, weight, bias)
@@ -162,7 +166,7 @@ def _bn_output(x, mean, invstd, weight, bias, relu):
     return y
 
 
-@jit
+@jit_in_order
 def _grad_after_relu(grad, x, mean, invstd, weight, bias, relu):
     """The gradient reaching bn's output: `grad`, or, if `relu`, 0 where bn(x) <= 0.
 
@@ -174,7 +178,7 @@ def _grad_after_relu(grad, x, mean, invstd, weight, bias, relu):
     return grad
 
 
-@jit
+@jit_in_order
 def _grad_input(grad, x, mean, through_stats, projection_scale, grad_mean, grad_scale):
     """One element of grad_input.
 
@@ -201,7 +205,7 @@ def _row_shifted_sums(x_row, pivot):
     return total, total_sq
 
 
-@jit
+@jit_in_order
 def _row_bn_output(x_row, mean, invstd, weight, bias, relu, y_row):
     """y_row = bn(x_row) or relu(bn(x_row)). x_row, y_row: (L,)."""
     for l in range(x_row.shape[0]):
@@ -221,7 +225,7 @@ def _row_gradient_sums(grad_row, x_row, mean, invstd, weight, bias, relu):
     return total, total_x
 
 
-@jit
+@jit_in_order
 def _row_grad_input(grad_row, x_row, mean, invstd, weight, bias, relu, through_stats,
                     projection_scale, grad_mean, grad_scale, grad_input_row):
     """grad_input for one row. grad_row, x_row, grad_input_row: (L,); the rest scalars."""
@@ -246,7 +250,7 @@ def _columns_shifted_sums(x_block, pivot, total, total_sq):
             total_sq[c] += d * d
 
 
-@jit
+@jit_in_order
 def _columns_bn_output(x_row, mean, invstd, weight, bias, relu, y_row):
     """y_row = bn(x_row) or relu(bn(x_row)) for one sample. All arrays (C,)."""
     for c in range(x_row.shape[0]):
@@ -268,7 +272,7 @@ def _columns_gradient_sums(grad_block, x_block, mean, invstd, weight, bias, relu
             total_x[c] += g * (np.float64(x_block[n, c]) - np.float64(mean[c]))
 
 
-@jit
+@jit_in_order
 def _columns_grad_input(grad_row, x_row, mean, invstd, weight, bias, relu, through_stats,
                         projection_scale, grad_mean, grad_scale, grad_input_row):
     """grad_input for one sample. All arrays (C,)."""
@@ -302,7 +306,7 @@ def _finite_pivots(first_values):
     return pivot
 
 
-@jit
+@jit_in_order
 def _finish_statistics(partial_total, partial_total_sq, pivot, count, eps, mean, invstd, var):
     """mean, biased var and invstd (C,) from per-block shifted sums (blocks, C) of `count`
     values per channel: mean = pivot + S1/count, var = S2/count - (S1/count)^2."""
@@ -323,7 +327,7 @@ def _finish_statistics(partial_total, partial_total_sq, pivot, count, eps, mean,
         invstd[c] = 1.0 / np.sqrt(variance + eps)  # from the float64 var, like PyTorch
 
 
-@jit
+@jit_in_order
 def _invstd(var, eps):
     """1 / sqrt(var + eps) (C,), computed in float64 and returned in var's dtype."""
     invstd = np.empty_like(var)
@@ -332,7 +336,7 @@ def _invstd(var, eps):
     return invstd
 
 
-@jit
+@jit_in_order
 def _finish_gradients(partial_grad, partial_grad_x, count, invstd, weight, grad_weight,
                       grad_bias):
     """grad_weight, grad_bias (C,) and the grad_input coefficients from per-block sums

@@ -1,6 +1,7 @@
 """The rules every kernel follows, checked over the source (as stumpy does in CI): Numba
-options come from kernels/_config.py only (its `jit` and `jit_parallel`), never the blanket
-fastmath flag; every op is registered as a (reference, numba) pair of the same name."""
+options come from kernels/_config.py only (its `jit`, `jit_in_order` and `jit_parallel`), never
+the blanket fastmath flag; every op is registered as a (reference, numba) pair of the same
+name."""
 import pathlib
 import re
 
