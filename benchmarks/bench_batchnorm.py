@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 from minidl.kernels import batchnorm as bn
@@ -116,6 +117,35 @@ def _reference(shape, op):
     return _array_op(op, _inputs(shape), "reference")()
 
 
+@functools.lru_cache(maxsize=None)
+def _relu_ties(shape):
+    """Where bn(x) is within float32 rounding of 0, relu's mask depends on the last bit of mean
+    and invstd, so the gradient there is g or 0 depending on that bit: an implementation that
+    is not bit-identical to the reference may take the other side (at (128,256,14,14) one
+    element of 6.4M did: bn(x) = -5.96e-8 in the reference, above 0 in minidl).
+
+    Returns the tie mask (N, C, L) and, per channel, how far such flips can move grad_weight
+    and grad_bias: the sums of |g * xhat| and |g| over the ties (xhat = -bias / weight there).
+    """
+    data = _inputs(shape)
+    bn_output = _reference(shape, "fwd+bwd")[0]
+    ties = np.abs(bn_output) <= 1e-5
+    g = np.abs(data["grad"].reshape(ties.shape)) * ties
+    xhat = np.abs(data["bias"] / data["weight"])[None, :, None]
+    return ties, (g * xhat).sum(axis=(0, 2)), g.sum(axis=(0, 2))
+
+
+def _forgive_relu_ties(shape, result, expected):
+    """result with the differences that ties of relu's mask explain replaced by the expected
+    values: grad_input at the ties, and grad_weight / grad_bias within their channel's slack."""
+    ties, weight_slack, bias_slack = _relu_ties(shape)
+    result[1] = np.where(ties, expected[1], result[1])
+    for index, slack in ((2, weight_slack), (3, bias_slack)):
+        explained = np.abs(result[index] - expected[index]) <= slack * 1.001
+        result[index] = np.where(explained, expected[index], result[index])
+    return result
+
+
 def _check(shape, op, column):
     expected = _reference(shape, op)
     flat_shape = _inputs(shape)["x3d"].shape
@@ -125,6 +155,8 @@ def _check(shape, op, column):
         if column == "torch":  # (N, C, H, W) tensors against the (N, C, L) reference
             result = [r.detach().numpy() for r in result]
             result = [r.reshape(flat_shape) if r.ndim >= 2 else r for r in result]
+        if op == "bn+relu fwd+bwd":
+            result = _forgive_relu_ties(shape, result, list(expected))
         # PyTorch's train-fwd gives y only; minidl's also mean, invstd and var: all compared
         assert_all_close(result, list(expected)[:len(result)], f"{column} {op} {shape}")
     return check
