@@ -8,6 +8,8 @@ gradient; the node returns one gradient per input.
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
 
 import numpy as np
 
@@ -64,6 +66,13 @@ class Function:
     def backward(self, grad_output: np.ndarray) -> tuple:
         raise NotImplementedError
 
+    # Whether every gradient `backward` returns is a new array that nothing else refers to
+    # (kernel outputs, not grad_output itself or a view of it). The engine then hands such a
+    # gradient to a leaf's `.grad` as it is instead of copying it (MNIST's 100x784 weight:
+    # a copy of 6.6 us per step, 20 us on a busy machine). Functions that pass grad_output
+    # through (Add) or return views of it (Reshape) keep the default.
+    returns_new_grads = False
+
     @classmethod
     def apply(cls, *inputs, **options):
         """Run forward on the inputs' arrays and, if any input requires grad, record the node."""
@@ -74,64 +83,73 @@ class Function:
         """As `apply`, but also return the node, for callers that read what forward computed
         besides the output (BatchNorm's batch statistics), with or without a graph."""
         node = cls()
-        is_tensor = [isinstance(t, Tensor) for t in inputs]
-        node.needs_input_grad = tuple(tensor and t._requires_grad
-                                      for tensor, t in zip(is_tensor, inputs))
-        arrays = [t.data if tensor else t for tensor, t in zip(is_tensor, inputs)]
+        # One loop instead of three comprehensions: this runs for every layer call (11 per
+        # MLP-BN step), where each comprehension's frame costs about as much as its work.
+        needs_input_grad, arrays = [], []
+        for t in inputs:
+            if isinstance(t, Tensor):
+                needs_input_grad.append(t._requires_grad)
+                arrays.append(t.data)
+            else:
+                needs_input_grad.append(False)
+                arrays.append(t)
+        node.needs_input_grad = needs_input_grad = tuple(needs_input_grad)
         output = node.forward(*arrays, **options)
-        record = _GradMode.enabled and any(node.needs_input_grad)
+        record = _GradMode.enabled and True in needs_input_grad
         result = Tensor._wrap(output, requires_grad=record)
         if record:
             node.inputs = inputs
+            node.sequence_number = next(_sequence_numbers)
             result._node = node
         return result, node
 
 
+# Recorded nodes are numbered in creation order. A node's inputs were all created before it,
+# so decreasing sequence numbers are a reverse topological order (PyTorch's engine orders its
+# ready queue the same way), and backward needs no depth-first search over the graph.
+_sequence_numbers = itertools.count()
+
+
 def backward(root, grad_output: np.ndarray) -> None:
-    """Accumulate d(root)/d(leaf) into `leaf.grad` for every leaf that requires grad."""
-    order = _reverse_topological_order(root)
-    grads = {id(root): grad_output}
-    for tensor in order:
-        grad = grads.pop(id(tensor), None)
-        if grad is None:
-            continue
+    """Accumulate d(root)/d(leaf) into `leaf.grad` for every leaf that requires grad.
+
+    The nodes run from the newest to the oldest (see `_sequence_numbers`), each once every
+    node that uses its output has run, so each gets the sum of its output's gradients. Leaves
+    receive theirs at the end, each summed over all its uses first, as before.
+    """
+    if root._node is None:  # a leaf: its gradient is the one given, copied into .grad
+        root._accumulate_grad(grad_output)
+        return
+    grads = {id(root): grad_output}   # pending gradient of each tensor reached so far
+    ready = [(-root._node.sequence_number, root)]  # non-leaf tensors, newest node first
+    leaves = {}  # id -> leaf tensor whose pending gradient is an array it may keep
+    while ready:
+        tensor = heapq.heappop(ready)[1]
         node = tensor._node
-        if node is None:
-            tensor._accumulate_grad(grad)
-            continue
+        grad = grads.pop(id(tensor))
         if not hasattr(node, "inputs"):
             raise RuntimeError(
                 "backward through this part of the graph a second time: the first backward "
                 "freed what it saved; compute the forward pass again")
         input_grads = node.backward(grad)
-        for child, child_grad in zip(node.inputs, input_grads):
-            if child_grad is None or not getattr(child, "requires_grad", False):
+        owned = node.returns_new_grads
+        for child, needs_grad, child_grad in zip(node.inputs, node.needs_input_grad,
+                                                 input_grads):
+            if child_grad is None or not needs_grad or not child._requires_grad:
                 continue
             key = id(child)
-            # a tensor used twice (e.g. a residual connection) receives the sum of both paths
-            grads[key] = child_grad if key not in grads else grads[key] + child_grad
+            if key in grads:
+                # a tensor used twice (e.g. a residual connection) receives the sum of both
+                # paths (a new array)
+                grads[key] = grads[key] + child_grad
+                continue
+            if child._node is not None:
+                heapq.heappush(ready, (-child._node.sequence_number, child))
+            else:
+                leaves[key] = child
+                if not owned:
+                    child_grad = np.array(child_grad, copy=True)  # not ours to give away
+            grads[key] = child_grad
         del node.inputs  # free the saved arrays, as PyTorch does without retain_graph
-
-
-def _reverse_topological_order(root) -> list:
-    """Tensors from `root` back to the leaves, each after every tensor that uses it.
-
-    Iterative depth-first search, so deep networks do not hit Python's recursion limit.
-    """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        tensor, children_done = stack.pop()
-        if children_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        node = tensor._node
-        for child in getattr(node, "inputs", ()):
-            if getattr(child, "requires_grad", False) and id(child) not in visited:
-                stack.append((child, False))
-    order.reverse()
-    return order
+    for key, leaf in leaves.items():
+        leaf._accumulate_grad(grads[key], owned=True)

@@ -158,11 +158,17 @@ class Tensor:
                                  f"{gradient.dtype}")
         autograd.backward(self, gradient)
 
-    def _accumulate_grad(self, grad: np.ndarray) -> None:
-        if self.grad is None:
-            self.grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
-        else:
+    def _accumulate_grad(self, grad: np.ndarray, owned: bool = False) -> None:
+        """Add `grad` to `.grad`. owned: nothing else refers to `grad` (the backward engine
+        made it or a kernel just returned it), so a first gradient may be kept as it is
+        rather than copied, when it already has this tensor's dtype and a plain layout."""
+        if self.grad is not None:
             self.grad.data += grad
+        elif (owned and isinstance(grad, np.ndarray) and grad.dtype == self.data.dtype
+              and grad.flags.c_contiguous and grad.flags.writeable):
+            self.grad = Tensor._wrap(grad)
+        else:
+            self.grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
 
     # ----- arithmetic (each a small Function in tensor_ops.py) -----------------------------
     def __add__(self, other):

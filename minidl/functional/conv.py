@@ -8,6 +8,8 @@ from ..tensor import Tensor
 
 
 class Conv2dFunction(Function):
+    returns_new_grads = True  # the kernels' outputs (see Function.returns_new_grads)
+
     def forward(self, x, weight, bias, stride, padding, dilation, groups):
         # backward needs x (for grad_weight), weight (for grad_input) and the geometry
         self.x, self.weight, self.has_bias = x, weight, bias is not None

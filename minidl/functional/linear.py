@@ -8,6 +8,8 @@ from ..tensor import Tensor
 
 
 class LinearFunction(Function):
+    returns_new_grads = True  # the kernels' outputs (see Function.returns_new_grads)
+
     def forward(self, x, weight, bias):
         # backward needs x (for grad_weight) and weight (for grad_input); the (N, in) view of
         # x, since leading dimensions are folded into the batch
