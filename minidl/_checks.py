@@ -8,7 +8,21 @@ import numpy as np
 
 from .tensor import Tensor
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+FLOAT_DTYPES = (FLOAT32, FLOAT64)
+
+
+def is_plain_tensor(x, dtype: np.dtype) -> bool:
+    """True for the common case that needs no detailed check: x is a Tensor of `dtype` (the
+    layer's), which is float32 or float64. False means "run the full checks", which raise
+    with a precise message or accept an unusual but valid input.
+
+    Dtypes are compared by identity with NumPy's canonical float32/float64 objects (equal
+    dtypes that are other objects take the full checks): layers call this once per step,
+    where `dtype in FLOAT_DTYPES` and the property reads cost more than the rest of the call.
+    """
+    return (isinstance(x, Tensor) and (dtype is FLOAT32 or dtype is FLOAT64)
+            and x.data.dtype is dtype)
 
 
 def check_tensor(x, where: str, name: str = "input") -> Tensor:
