@@ -53,14 +53,17 @@ _CHUNK = 2048
 
 
 @jit
-def _sgd_step_range(param, grad, momentum_buffer, lr, momentum, one_minus_dampening,
-                    weight_decay, nesterov, first_step, start, stop):
+def _sgd_step_range(param, grad, momentum_buffer, hyperparameters, nesterov, first_step,
+                    start, stop):
     """The SGD step on elements start:stop of 1-D param, grad, momentum_buffer; the serial
-    kernel. Scalars are already in the parameter dtype.
+    kernel. hyperparameters: (lr, momentum, 1 - dampening, weight_decay), already in the
+    parameter dtype (see sgd_step_numba for why they travel as one array).
 
     Each term of the update is its own branch-free loop over a chunk, so that each vectorises:
     one loop with the four `if`s inside compiled to scalar code, 5-10x slower.
     """
+    lr, momentum = hyperparameters[0], hyperparameters[1]
+    one_minus_dampening, weight_decay = hyperparameters[2], hyperparameters[3]
     d_p = np.empty(min(_CHUNK, stop - start), dtype=param.dtype)
     for chunk_start in range(start, stop, _CHUNK):
         size = min(_CHUNK, stop - chunk_start)
@@ -91,13 +94,12 @@ def _sgd_step_range(param, grad, momentum_buffer, lr, momentum, one_minus_dampen
 
 
 @jit_parallel
-def _sgd_step_parallel(param, grad, momentum_buffer, lr, momentum, one_minus_dampening,
-                       weight_decay, nesterov, first_step, threads):
+def _sgd_step_parallel(param, grad, momentum_buffer, hyperparameters, nesterov, first_step,
+                       threads):
     """_sgd_step_range over all elements, one contiguous block per thread."""
     n = param.shape[0]
     for block in prange(threads):
-        _sgd_step_range(param, grad, momentum_buffer, lr, momentum, one_minus_dampening,
-                        weight_decay, nesterov, first_step,
+        _sgd_step_range(param, grad, momentum_buffer, hyperparameters, nesterov, first_step,
                         block * n // threads, (block + 1) * n // threads)
 
 
@@ -108,13 +110,17 @@ def sgd_step_numba(param, grad, momentum_buffer, lr, momentum, dampening, weight
     The caller passes C-contiguous arrays of one dtype, so reshape(-1) gives views and the
     kernel writes straight into param and momentum_buffer (1-D to 4-D all compile once).
     """
-    scalar = param.dtype.type
     flat_param = param.reshape(-1)
     # With momentum == 0 the buffer is never touched; passing the parameter in its place keeps
     # one compiled signature whatever the caller sends (an empty array, a stale buffer...).
     flat_buffer = momentum_buffer.reshape(-1) if momentum != 0 else flat_param
-    args = (flat_param, grad.reshape(-1), flat_buffer, scalar(lr), scalar(momentum),
-            scalar(1 - dampening), scalar(weight_decay), bool(nesterov), bool(first_step))
+    # The four hyperparameters, rounded to the parameter dtype, in one small array: one
+    # conversion instead of four NumPy scalars and three fewer arguments for Numba's dispatcher
+    # to type (this wrapper runs once per parameter per step: 2.5 -> 1.9 us a call, measured on
+    # a 100-element bias). 1 - dampening is computed in Python double first, as before.
+    hyperparameters = np.array((lr, momentum, 1 - dampening, weight_decay), dtype=param.dtype)
+    args = (flat_param, grad.reshape(-1), flat_buffer, hyperparameters, bool(nesterov),
+            bool(first_step))
     if flat_param.size >= PARALLEL_MIN_ELEMENTS:
         _sgd_step_parallel(*args, get_num_threads())
     else:

@@ -75,11 +75,13 @@ class Optimizer:
         the parameter in place, so its array is made contiguous first (once).
         """
         for param in group["params"]:
-            if not param.requires_grad or param.grad is None:
+            grad = param.grad
+            if grad is None or not param._requires_grad:
                 continue
-            if not param.data.flags.c_contiguous:
-                param.data = np.ascontiguousarray(param.data)
-            yield param, np.ascontiguousarray(param.grad.data)
+            data = param.data
+            if not data.flags.c_contiguous:
+                param.data = np.ascontiguousarray(data)
+            yield param, np.ascontiguousarray(grad.data)
 
     # ----- state_dict in PyTorch's layout: parameters are referred to by their index ------
     def state_dict(self) -> dict:

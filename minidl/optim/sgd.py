@@ -52,13 +52,16 @@ class SGD(Optimizer):
         loss = closure() if closure is not None else None
         sgd_step = kernel("sgd_step")
         for group in self.param_groups:
-            momentum = group["momentum"]
+            # read once per group, not once per parameter (the loop body runs 8-14 times per
+            # step for the MNIST MLPs, where every Python operation shows)
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
             for param, grad in self._params_with_grad(group):
                 state = self.state[param]
                 first_step = "momentum_buffer" not in state
                 if momentum != 0 and first_step:
                     state["momentum_buffer"] = np.empty_like(param.data)
                 buffer = state.get("momentum_buffer", grad)  # untouched when momentum == 0
-                sgd_step(param.data, grad, buffer, group["lr"], momentum, group["dampening"],
-                         group["weight_decay"], group["nesterov"], first_step)
+                sgd_step(param.data, grad, buffer, lr, momentum, dampening, weight_decay,
+                         nesterov, first_step)
         return loss
