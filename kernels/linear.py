@@ -26,10 +26,13 @@ from ._config import jit, jit_parallel
 
 # From this many multiply-adds (N * in_features * out_features) on, the products are split over
 # the threads. Measured forward+backward, float32, 2 cores, two threads against one: 0.55x at
-# 6e4 (60x100 @ 100x10: forking costs more than the work), 1.15x at 6e5 (60x100 @ 100x100),
-# 1.4-1.8x from 1e6 up (60x784 @ 784x100, MNIST's first layer: 1.4x). One thread does about
-# 40 G multiply-adds/s, so this is about 25 us of work.
-PARALLEL_MIN_MACS = 1 << 20
+# 6e4 (60x100 @ 100x10: forking costs more than the work), 1.15-1.35x at 6e5 (60x100 @ 100x100:
+# 41 -> 30 us), 1.4-1.8x from 1e6 up (60x784 @ 784x100, MNIST's first layer: 1.4x). One
+# thread does about 40 G multiply-adds/s, so this is about 13 us of work. (It was 2^20, which
+# kept MNIST's 100x100 layers serial: lowering it took the whole MLP training step from
+# 415 to 406 us, medians of interleaved rounds; the CNN-BN step, whose 1568->10 head (1.0e6)
+# is now split too, stayed at 9.4 ms.)
+PARALLEL_MIN_MACS = 1 << 19
 
 # Layouts and np.dot inside Numba: np.dot(a, b, out) needs each of a, b to be typed 'C' or 'F'
 # contiguous and `out` to be 'C'. An operand typed 'A' (any layout) is copied first, and an 'A'
