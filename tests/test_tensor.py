@@ -45,6 +45,41 @@ def test_backward_accumulates_and_handles_shared_inputs():
     assert x.grad.dtype == np.float32
 
 
+def test_backward_waits_for_every_use_of_an_intermediate_tensor():
+    # h is used at three depths; the engine runs nodes newest first, so h's node must see the
+    # sum of all three paths: loss = sum((3h + h) * h) = sum(4 h^2) = sum(16 x^2), h = 2x,
+    # so d/dx = 32 x
+    x = minidl.tensor(np.array([1.0, -2.0, 0.5], np.float32), requires_grad=True)
+    h = x * 2.0
+    a = h * 3.0
+    loss = ((a + h) * h).sum()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.data, 32 * x.data, rtol=1e-6)
+
+
+def test_gradients_kept_from_kernels_are_private_to_each_leaf():
+    # Linear's backward returns fresh kernel arrays, which leaves keep without a copy: each
+    # leaf's .grad must still be its own array, and later backward passes add into it
+    minidl.manual_seed(0)
+    layer = minidl.nn.Linear(3, 2)
+    x = minidl.tensor(np.random.default_rng(0).random((4, 3), dtype=np.float32),
+                      requires_grad=True)
+    layer(x).sum().backward()
+    grads = [layer.weight.grad.data, layer.bias.grad.data, x.grad.data]
+    for i, first in enumerate(grads):
+        for second in grads[i + 1:]:
+            assert not np.shares_memory(first, second)
+    first_weight_grad = layer.weight.grad.data.copy()
+    layer(x).sum().backward()
+    np.testing.assert_allclose(layer.weight.grad.data, 2 * first_weight_grad, rtol=1e-6)
+    np.testing.assert_allclose(layer.bias.grad.data, 8.0)  # 4 samples, 2 passes
+    given = np.ones((4, 2), np.float32)
+    y = minidl.tensor(np.ones((4, 2), np.float32), requires_grad=True)
+    y.backward(given)  # a leaf's gradient passed in by the caller is copied, not kept
+    given[0, 0] = 5.0
+    assert y.grad.data[0, 0] == 1.0
+
+
 def test_backward_needs_gradient_for_non_scalars():
     x = minidl.tensor(np.ones((2, 2), np.float32), requires_grad=True)
     with pytest.raises(ValueError, match=r"scalar loss.*\(2, 2\)"):
