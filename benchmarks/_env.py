@@ -8,52 +8,35 @@ before NumPy is imported.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
+import runpy
 import sys
 import time
 
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-# Largest value glibc accepts for M_MMAP_THRESHOLD on 64-bit (HEAP_MAX_SIZE / 2): blocks below
-# it come from the heap and are reused instead of being mmap'ed fresh (and page-faulted) on
-# every allocation. The largest arrays of the suite (128*256*14*14 float32) are 25.7 MB.
-MMAP_THRESHOLD = 32 * 1024 * 1024
-# Freed memory at the top of the heap is kept up to this much instead of being returned to
-# the OS (and faulted in again by the next allocation).
-TRIM_THRESHOLD = 1024 * 1024 * 1024
+# minidl keeps freed memory in the process when it is imported (minidl/_allocator.py: no
+# page faults for each step's fresh arrays). Every column must run under that same allocator,
+# including the PyTorch-only subprocess programs, which must not import minidl (it would count
+# in their start-up time and memory): the module's file is run on its own, outside the package.
+_ALLOCATOR_SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 "minidl", "_allocator.py")
 
 _ALLOCATOR: dict = {}
 
 
 def configure_allocator() -> dict:
-    """Keep freed memory for reuse, for every column alike (NumPy, minidl, PyTorch).
+    """Apply minidl's allocator setting, and switch NumPy's huge pages off, for every column
+    alike (NumPy, minidl, PyTorch: PyTorch's CPU allocator is glibc malloc too).
 
-    Fresh large outputs page-fault heavily with glibc's defaults on these machines
-    (KERNELS.md: two new 16 MB arrays 3.5-12 ms, 0.5 ms once the allocator keeps memory),
-    and NumPy's madvise(MADV_HUGEPAGE) on large arrays adds huge-page compaction stalls.
-    PyTorch's CPU allocator is glibc malloc too, so one setting covers all columns.
-    Returns a description for `extra_info`. Idempotent.
+    NumPy's madvise(MADV_HUGEPAGE) on large arrays adds huge-page compaction stalls that make
+    rounds erratic on these machines; it is switched off for all columns. Returns a
+    description for `extra_info`. Idempotent.
     """
     if _ALLOCATOR:
         return dict(_ALLOCATOR)
     os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     info = {"NUMPY_MADVISE_HUGEPAGE": os.environ["NUMPY_MADVISE_HUGEPAGE"]}
-    libc_name = ctypes.util.find_library("c")
-    applied = {}
-    if sys.platform.startswith("linux") and libc_name:
-        try:
-            libc = ctypes.CDLL(libc_name)
-            applied["M_MMAP_THRESHOLD"] = (MMAP_THRESHOLD,
-                                           bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)))
-            applied["M_TRIM_THRESHOLD"] = (TRIM_THRESHOLD,
-                                           bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
-        except (OSError, AttributeError):
-            pass
-    info["mallopt"] = {name: value for name, (value, ok) in applied.items() if ok} or "not applied"
+    info["malloc"] = runpy.run_path(_ALLOCATOR_SOURCE)["keep_freed_memory"]()
     if "numpy" in sys.modules:  # imported before us (by a plugin): switch madvise off at run time
         try:
             from numpy._core.multiarray import _set_madvise_hugepage

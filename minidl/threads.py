@@ -22,6 +22,7 @@ import numpy as np
 import scipy
 
 from . import kernels
+from ._allocator import allocator_setting
 from .backend import current_kernels
 
 _ENVIRONMENT_LIMITS = ("OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK")
@@ -76,7 +77,8 @@ def _set_numpy_blas_threads(n: int) -> None:
 
 
 def show_config(file=None) -> None:
-    """Print versions, threads, threading layer, kernel set and kernel cache location."""
+    """Print versions, threads, threading layer, kernel set, kernel cache location and the
+    allocator setting."""
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet: report what Numba will choose from
@@ -91,6 +93,7 @@ def show_config(file=None) -> None:
         f"{available_cpus()} CPUs available to this process",
         f"threading layer: {layer}",
         f"kernel cache: {numba.config.CACHE_DIR or 'beside the kernel sources (__pycache__)'}",
+        f"allocator: {allocator_setting()}",
     ]
     print("\n".join(lines), file=file or sys.stdout)
 
