@@ -11,7 +11,8 @@ pages that fault in one by one on first touch. Measured on a 2-core machine, one
 
 with the same peak RSS in both cases (the memory is reused, not added). The price is memory
 held after use: `minidl train` (a small CNN on MNIST, then evaluation) peaked at 340 MB instead
-of 310 MB, at the same speed. PyTorch's CPU ops use the same glibc malloc and gain as much. So `import minidl` sets two glibc knobs, once, for the whole process:
+of 310 MB, at the same speed. PyTorch's CPU ops use the same glibc malloc and gain as much.
+So `import minidl` sets two glibc knobs, once, for the whole process:
 
 - M_MMAP_THRESHOLD = 32 MiB: blocks up to 32 MiB (glibc's maximum) come from the heap and are
   reused; larger ones are still mmap'ed.
