@@ -1,8 +1,8 @@
-"""Where BatchNorm2d's training forward+backward spends its time, pass by pass, beside the
-pure memory operation that moves the same bytes: the bound no kernel can beat.
+"""Where BatchNorm2d's training forward+backward spends its time, pass by pass, each beside a
+pure memory operation that moves the same bytes.
 
     python -m benchmarks.profile_batchnorm                    # the two shapes of the targets
-    python -m benchmarks.profile_batchnorm 64,64,32,32 --flush --rounds 100
+    python -m benchmarks.profile_batchnorm 64,64,32,32 --rounds 100
 
 kernels/batchnorm.py's rows kernels (L = H*W > 1) make four passes over memory:
 
@@ -14,14 +14,18 @@ kernels/batchnorm.py's rows kernels (L = H*W > 1) make four passes over memory:
 Each pass runs here on its own: the drivers' loops, one pass each, built from the kernel
 module's own row functions. The passes, their memory equivalents and the whole op of minidl
 and of PyTorch (when installed) are interleaved round by round, so that a change of load on a
-shared machine hits all of them alike; the medians are reported. With --flush every call
-starts after writing a 64 MiB buffer, so that nothing of its inputs is left in the last-level
-cache (in a network, other layers run in between). Outputs are allocated on every call, as the
+shared machine hits all of them alike; the medians are reported. The memory operations are
+timed one by one, so their sum is what four such passes cost when nothing is reused from the
+cache between them; within the whole op the output pass may find part of x still cached from
+the statistics pass. The whole ops are also timed "cold", right after reading a buffer twice
+the size of the last-level cache, so that nothing of their inputs is left there (in a network,
+other layers run in between), in the same rounds. Outputs are allocated on every call, as the
 kernels do, under the benchmarks' allocator setting.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -36,7 +40,15 @@ from minidl.kernels import batchnorm as bn  # noqa: E402
 from minidl.kernels._config import jit_parallel  # noqa: E402
 
 EPS = 1e-5
-FLUSH_BYTES = 64 << 20
+
+
+def _flush_bytes() -> int:
+    """Twice the last-level cache (32 MiB assumed where the OS does not say)."""
+    try:
+        size = os.sysconf("SC_LEVEL3_CACHE_SIZE")
+    except (ValueError, OSError):
+        size = 0
+    return 2 * (size if size > 0 else 32 << 20)
 
 
 # --- The passes of kernels/batchnorm.py's rows drivers, one each. --------------------------
@@ -178,41 +190,49 @@ def _torch_forward_backward(torch, x, grad, weight, bias):
     return call
 
 
-def profile(shape, rounds: int, flush: bool, torch) -> str:
+def profile(shape, rounds: int, torch) -> str:
     passes, whole = _calls(shape, torch)
-    calls = dict([call for pair in passes for call in pair] + whole)
-    flush_buffer = np.zeros(FLUSH_BYTES // 4, np.float32)
-    times = {name: [] for name in calls}
+    calls = [call for pair in passes for call in pair] + whole
+    flush_buffer = np.ones(_flush_bytes() // 4, np.float32)
+    times = {name: [] for name, _ in calls}
+    times.update({f"{name}, cold": [] for name, _ in whole})
     for _ in range(3):  # compile or load the kernels, fault the pages in
-        for call in calls.values():
+        for _, call in calls:
             call()
     for _ in range(rounds):
-        for name, call in calls.items():
-            if flush:
-                flush_buffer += 1
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
+        for name, call in calls:
+            times[name].append(_seconds(call))
+        for name, call in whole:
+            flush_buffer.sum()  # a read: no dirty lines left for the timed call to write back
+            times[f"{name}, cold"].append(_seconds(call))
     median = {name: statistics.median(values) for name, values in times.items()}
 
     lines = [f"BatchNorm2d {shape}, float32, {_env.bench_threads()} threads, median of {rounds} "
-             f"interleaved rounds{', caches flushed before each call' if flush else ''}"]
+             f"interleaved rounds"]
     for (name, _), (equivalent, _) in passes:
         lines.append(f"  {name:36s} {median[name] * 1e3:7.2f} ms")
         lines.append(f"    {equivalent:34s} {median[equivalent] * 1e3:7.2f} ms   "
                      f"pass / this: {median[name] / median[equivalent]:.2f}")
     for name, _ in whole:
-        lines.append(f"  {name:36s} {median[name] * 1e3:7.2f} ms")
-    floor = sum(median[equivalent] for _, (equivalent, _) in passes)
+        lines.append(f"  {name:36s} {median[name] * 1e3:7.2f} ms   cold (caches flushed): "
+                     f"{median[f'{name}, cold'] * 1e3:7.2f} ms")
+    memory = sum(median[equivalent] for _, (equivalent, _) in passes)
     minidl = median["minidl forward+backward"]
     lines.append(f"  the four passes: {sum(median[name] for (name, _), _ in passes) * 1e3:.2f} ms;"
-                 f" their memory equivalents: {floor * 1e3:.2f} ms; minidl's op / equivalents: "
-                 f"{minidl / floor:.2f}")
+                 f" their memory operations: {memory * 1e3:.2f} ms; minidl's op / memory "
+                 f"operations: {minidl / memory:.2f}")
     if "torch forward+backward" in median:
         torch_time = median["torch forward+backward"]
-        lines.append(f"  minidl / torch: {minidl / torch_time:.2f}; the memory equivalents / "
-                     f"torch: {floor / torch_time:.2f} (the floor for a four-pass design)")
+        cold = median["minidl forward+backward, cold"] / median["torch forward+backward, cold"]
+        lines.append(f"  minidl / torch: {minidl / torch_time:.2f} (cold: {cold:.2f}); the memory "
+                     f"operations / torch: {memory / torch_time:.2f}")
     return "\n".join(lines)
+
+
+def _seconds(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def _shape(text: str) -> tuple:
@@ -233,8 +253,6 @@ def main(argv=None) -> None:
     parser.add_argument("shapes", nargs="*", type=_shape,
                         default=[(64, 64, 32, 32), (128, 256, 14, 14)])
     parser.add_argument("--rounds", type=_positive, default=50)
-    parser.add_argument("--flush", action="store_true",
-                        help="evict the inputs from the caches before every call")
     parser.add_argument("--no-torch", action="store_true")
     args = parser.parse_args(argv)
     _env.set_threads(_env.bench_threads())
@@ -243,7 +261,7 @@ def main(argv=None) -> None:
         from ._harness import optional_torch
         torch = optional_torch()
     for shape in args.shapes:
-        print(profile(shape, args.rounds, args.flush, torch), flush=True)
+        print(profile(shape, args.rounds, torch), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,11 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 # One "training step" allocates four 12 MiB arrays, writes every page and frees them; the
 # program prints the page faults of the later steps (the first one faults its pages in anyway).
+# Transparent huge pages are switched off for the process (prctl PR_SET_THP_DISABLE), so that
+# a machine with THP "always" counts 4 KiB pages too.
 STEPS_PROGRAM = """
-import resource, sys
+import ctypes, resource, sys
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)
 import numpy as np
 import minidl
 
@@ -31,9 +34,12 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 
 
 def _faults_per_step(**environment) -> float:
+    """Page faults per step of STEPS_PROGRAM, without glibc settings from this environment."""
+    inherited = {name: value for name, value in os.environ.items()
+                 if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
     result = subprocess.run([sys.executable, "-c", STEPS_PROGRAM], capture_output=True,
                             text=True, timeout=120,
-                            env={**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0", **environment})
+                            env={**inherited, "NUMPY_MADVISE_HUGEPAGE": "0", **environment})
     assert result.returncode == 0, result.stderr
     return float(result.stdout)
 
@@ -55,7 +61,7 @@ def restore_state():
 
 
 @pytest.mark.parametrize("environ, expected", [
-    ({"MINIDL_KEEP_FREED_MEMORY": "0"}, "glibc defaults (MINIDL_KEEP_FREED_MEMORY=0)"),
+    ({"MINIDL_KEEP_FREED_MEMORY": "0"}, "left to the C library (MINIDL_KEEP_FREED_MEMORY=0)"),
     ({"MALLOC_MMAP_THRESHOLD_": "65536"}, "left to the environment (MALLOC_MMAP_THRESHOLD_)"),
     ({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"},
      "left to the environment (glibc.malloc.trim_threshold)"),
@@ -75,5 +81,19 @@ def test_show_config_reports_the_setting(capsys):
     minidl.show_config()
     line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("allocator")]
     assert line == [f"allocator: {_allocator.allocator_setting()}"]
-    if GLIBC and "MINIDL_KEEP_FREED_MEMORY" not in os.environ:
-        assert "M_MMAP_THRESHOLD=33554432" in line[0]
+    left_to_the_user = (os.environ.get("MINIDL_KEEP_FREED_MEMORY", "").strip() == "0"
+                        or _allocator.user_choice(_allocator._startup_environment()))
+    if GLIBC and not left_to_the_user:
+        assert line[0].startswith("allocator: freed memory kept: M_MMAP_THRESHOLD=33554432, "
+                                  "M_TRIM_THRESHOLD=1073741824;")
+
+
+@pytest.mark.parametrize("system, library, expected", [
+    ("Darwin", "", "not changed (the C library is unknown, not glibc)"),
+    ("Linux", "musl", "not changed (the C library is musl, not glibc)"),
+])
+def test_other_c_libraries_are_not_touched(system, library, expected, monkeypatch):
+    monkeypatch.setattr(_allocator.platform, "system", lambda: system)
+    monkeypatch.setattr(_allocator.platform, "libc_ver", lambda: (library, ""))
+    monkeypatch.setattr(_allocator.ctypes, "CDLL", None)  # calling it would fail the test
+    assert _allocator._apply() == expected
