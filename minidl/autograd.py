@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import heapq
 import itertools
+import threading
 
 import numpy as np
 
@@ -18,29 +19,52 @@ import numpy as np
 Tensor = None
 
 
-class _GradMode:
-    enabled = True
+class _GradMode(threading.local):
+    """Whether operations record the graph, kept per thread as in PyTorch: one thread
+    evaluating under no_grad does not switch recording off for another that trains, and a
+    new thread starts with recording on."""
+
+    def __init__(self):  # runs once in each thread, at its first use of the mode
+        self.enabled = True
+        # the mode each no_grad entered in this thread found, innermost last: the same no_grad
+        # object may be entered twice (nested, or by two threads), so it cannot keep it itself
+        self.saved = []
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return _GradMode.enabled
+    """Whether operations in this thread record the graph."""
+    return _grad_mode.enabled
 
 
 class no_grad:
-    """Context manager (and decorator) in which operations record no graph.
+    """Context manager (and decorator) in which operations record no graph, in this thread.
 
     Example:
         >>> with minidl.no_grad():
         ...     predictions = model(images)
+        >>> @minidl.no_grad          # or @minidl.no_grad()
+        ... def predict(images):
+        ...     return model(images)
     """
 
+    def __new__(cls, function=None):
+        if function is None:
+            return super().__new__(cls)
+        if not callable(function):
+            raise TypeError(f"no_grad: expected no argument, or a function to decorate, got "
+                            f"{function!r}")
+        return cls()(function)  # @no_grad without parentheses
+
     def __enter__(self):
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = False
+        _grad_mode.saved.append(_grad_mode.enabled)
+        _grad_mode.enabled = False
         return self
 
     def __exit__(self, *exc_info):
-        _GradMode.enabled = self._previous
+        _grad_mode.enabled = _grad_mode.saved.pop()
         return False
 
     def __call__(self, function):
@@ -49,6 +73,31 @@ class no_grad:
             with no_grad():
                 return function(*args, **kwargs)
         return without_grad
+
+
+class set_grad_enabled:
+    """Switch recording on (True) or off (False) in this thread, as PyTorch's.
+
+    Called as a function, the mode stays until switched again; used as a context manager, the
+    mode this call found comes back when the block ends.
+
+    Example:
+        >>> with minidl.set_grad_enabled(is_training):
+        ...     loss = loss_fn(model(images), labels)
+    """
+
+    def __init__(self, mode: bool):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled: expected mode True or False, got {mode!r}")
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _grad_mode.enabled = self._previous
+        return False
 
 
 class Function:
@@ -95,7 +144,7 @@ class Function:
                 arrays.append(t)
         node.needs_input_grad = needs_input_grad = tuple(needs_input_grad)
         output = node.forward(*arrays, **options)
-        record = _GradMode.enabled and True in needs_input_grad
+        record = _grad_mode.enabled and True in needs_input_grad
         result = Tensor._wrap(output, requires_grad=record)
         if record:
             node.inputs = inputs
