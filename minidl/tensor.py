@@ -8,34 +8,102 @@ import numpy as np
 from . import autograd
 
 
-def _as_array(data, where: str) -> np.ndarray:
-    """Convert `data` to an array following minidl's dtype rule (see `tensor`)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    array = np.asarray(data)
-    kind = array.dtype.kind
-    if kind == "f":
-        return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
-    if kind in "iu":
-        return array.astype(np.int64, copy=False)
+_INT64_RANGE = np.iinfo(np.int64)
+_FLOAT_OF_SIZE = {2: np.dtype(np.float32),  # float16: every value is exact in float32
+                  4: np.dtype(np.float32), 8: np.dtype(np.float64)}
+_INT64 = np.dtype(np.int64)
+
+
+def _as_array(data, where: str, copy: bool = False) -> np.ndarray:
+    """`data` as a C-contiguous array of one of minidl's dtypes (the rule is in `tensor`),
+    converted exactly or refused with an error that names `where`.
+
+    copy=True: always a new array that nothing else refers to (so an optimizer never writes
+    into the caller's array, and a read-only or memory-mapped one becomes a writable copy).
+    copy=False: `data`'s own memory when it already fits, a converted copy otherwise.
+    """
+    source = data.data if isinstance(data, Tensor) else data
+    array = _to_ndarray(source, where)
+    # NumPy built a new array from Python values: it is already ours, no second copy needed
+    built_from_values = isinstance(source, (list, tuple, numbers.Number, np.generic))
+    return array.astype(_minidl_dtype(array, where), order="C",
+                        copy=copy and not built_from_values)
+
+
+def _to_ndarray(data, where: str) -> np.ndarray:
+    try:
+        array = np.asarray(data)
+    except ValueError as error:  # NumPy's "inhomogeneous shape"
+        raise ValueError(f"{where}: expected a rectangular array (nested lists of equal "
+                         f"lengths), got data NumPy cannot stack: {error}") from None
+    # Python ints beyond int64 become objects, or float64 (rounded) beside a negative int:
+    # np.asarray([2**63, -1]) is [9.223372036854776e18, -1.0]
+    from_python_values = isinstance(data, (list, tuple))
+    if array.dtype.kind == "O" or (from_python_values and array.dtype.kind == "f"
+                                   and (np.abs(array) >= 2.0 ** 63).any()):
+        _check_ints_fit_int64(np.asarray(data, dtype=object), where)
+    return array
+
+
+def _check_ints_fit_int64(values: np.ndarray, where: str) -> None:
+    for value in values.flat:
+        if (isinstance(value, numbers.Integral)
+                and not _INT64_RANGE.min <= value <= _INT64_RANGE.max):
+            raise _outside_int64(int(value), where)
+
+
+def _outside_int64(value: int, where: str) -> ValueError:
+    # str() of a huge int is slow, and refused beyond 4300 digits: say its size instead
+    shown = str(value) if value.bit_length() <= 128 else f"an integer of {value.bit_length()} bits"
+    return ValueError(f"{where}: integers must lie in int64's range [-2**63, 2**63 - 1] "
+                      f"(minidl's integer dtype), got {shown}")
+
+
+def _minidl_dtype(array: np.ndarray, where: str) -> np.dtype:
+    """The dtype `array` is stored in: float32, float64 or int64, in native byte order."""
+    dtype = array.dtype
+    if dtype.kind == "f":
+        if dtype.itemsize not in _FLOAT_OF_SIZE:
+            raise TypeError(f"{where}: expected float16, float32 or float64 data, got {dtype} "
+                            f"({np.finfo(dtype).precision} digits); minidl computes in float32 "
+                            f"or float64 and rounds nothing silently: convert explicitly, "
+                            f"e.g. array.astype(np.float64)")
+        return _FLOAT_OF_SIZE[dtype.itemsize]
+    if dtype.kind == "u" and array.size and array.max() > _INT64_RANGE.max:
+        raise _outside_int64(int(array.max()), where)  # uint64 from 2**63 (also NumPy's 2**63)
+    if dtype.kind in "iu":
+        return _INT64
+    if dtype.kind == "b":
+        raise TypeError(f"{where}: expected numbers (float or integer), got booleans; convert "
+                        f"a mask explicitly, e.g. mask.astype(np.float32)")
+    hint = "; convert it first, e.g. array.astype(np.float64)" if dtype.kind == "O" else ""
     raise TypeError(f"{where}: expected numbers (float or integer), got an array of dtype "
-                    f"{array.dtype}")
+                    f"{dtype}{hint}")
 
 
 def tensor(data, requires_grad: bool = False) -> "Tensor":
-    """Create a Tensor from an array-like, copying the data.
+    """Create a Tensor from an array-like, copying the data (as torch.tensor).
 
-    The dtype follows the array: float64 stays float64, other floats become float32, integers
-    become int64 (class targets). Strings, objects, booleans and complex numbers are refused.
+    The dtype follows the data, and every value is kept exactly or refused: float32 and float64
+    stay as they are, float16 becomes float32 (which holds each of its values exactly), wider
+    floats (longdouble) are refused rather than rounded; integers become int64 (class
+    targets), and values outside int64 (uint64 from 2**63, Python ints beyond 64 bits) are a
+    ValueError. Python floats are float64, as in NumPy. Strings, objects, booleans and complex
+    numbers are refused.
 
     Example:
         >>> x = minidl.tensor(np.ones((2, 3), np.float32), requires_grad=True)
     """
-    return Tensor(np.array(_as_array(data, "minidl.tensor"), copy=True), requires_grad)
+    result = Tensor._wrap(_as_array(data, "minidl.tensor", copy=True))
+    result.requires_grad = requires_grad  # checked: only floating point tensors
+    return result
 
 
 class Tensor:
     """An n-dimensional array (`.data`, a NumPy array) that can take part in autograd.
+
+    `Tensor(data)` copies `data`, as `minidl.tensor(data)` does (same dtype rule); results of
+    operations and `.detach()` share memory without copying, as in PyTorch.
 
     `.grad` is None until a backward pass reaches this tensor; it is then a Tensor of the same
     shape and dtype. Only leaf tensors (created by the user, not by an operation) keep `.grad`.
@@ -44,10 +112,18 @@ class Tensor:
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False):
-        self.data = _as_array(data, "Tensor")
+        self.data = self._leaf_array(data)
         self.grad: Tensor | None = None
         self._node = None  # the Function that produced this tensor (None for leaves)
         self.requires_grad = requires_grad
+
+    @staticmethod
+    def _leaf_array(data) -> np.ndarray:
+        """The array a tensor made by the user holds: a copy of `data`, as torch.tensor makes,
+        so nothing done to the tensor reaches the caller's array and a read-only (memory-mapped,
+        broadcast) array becomes a writable one. (torch.Tensor(ndarray) shares a float32 array;
+        minidl's constructor always copies, the one rule that is safe.)"""
+        return _as_array(data, "Tensor", copy=True)
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":

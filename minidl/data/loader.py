@@ -85,7 +85,10 @@ class DataLoader:
         if labels.dtype.kind not in "iu" or labels.shape != (len(indices),):
             raise TypeError(f"DataLoader: expected one integer class label per image, got "
                             f"dtype {labels.dtype} and shape {labels.shape}")
-        return Tensor(np.ascontiguousarray(images)), labels.astype(np.int64, copy=False)
+        # wrapped, not copied as Tensor(...) would: it is float32 (checked above) and
+        # contiguous, layers only read their input, and a copy costs 10-100 us a step
+        batch = Tensor._wrap(np.ascontiguousarray(images))
+        return batch, labels.astype(np.int64, copy=False)
 
     @staticmethod
     def _stack(items: list) -> tuple[np.ndarray, np.ndarray]:
