@@ -14,6 +14,68 @@ def test_dtype_follows_the_array():
     assert minidl.tensor(np.array([1, 2], np.uint8)).dtype == np.int64
 
 
+def test_float16_becomes_float32_exactly():
+    half = np.array([65504.0, 6e-8, 0.1, -2.5], np.float16)  # largest, subnormal, inexact, exact
+    t = minidl.tensor(half)
+    assert t.dtype == np.float32
+    np.testing.assert_array_equal(t.data.astype(np.float16), half)
+    assert (t.data == half.astype(np.float64)).all()  # each float16 value, exactly
+
+
+def test_byte_swapped_floats_keep_their_precision():
+    # a big-endian float64 used to become float32 (0.1 rounded to 0.10000000149)
+    t = minidl.tensor(np.array([0.1, 1e300], ">f8"))
+    assert t.dtype == np.float64 and t.data.dtype.isnative
+    np.testing.assert_array_equal(t.data, [0.1, 1e300])
+    assert minidl.tensor(np.array([3], ">u2")).data.tolist() == [3]
+
+
+def test_longdouble_is_refused_rather_than_rounded():
+    data = np.array([1 + 1e-18], np.longdouble)
+    if np.dtype(np.longdouble).itemsize == 8:  # platforms where longdouble is float64
+        assert minidl.tensor(data).dtype == np.float64
+    else:
+        with pytest.raises(TypeError, match=r"expected float16, float32 or float64.*astype"):
+            minidl.tensor(data)
+
+
+def test_unsigned_values_beyond_int64_are_refused_not_wrapped():
+    # uint64 values of 2**63 and more used to become negative int64 values
+    with pytest.raises(ValueError, match=r"int64's range \[-2\*\*63, 2\*\*63 - 1\].*"
+                                         r"9223372036854775808"):
+        minidl.tensor(np.array([1, 2**63], np.uint64))
+    largest = minidl.tensor(np.array([2**63 - 1], np.uint64))
+    assert largest.dtype == np.int64 and largest.item() == 2**63 - 1
+    assert minidl.tensor(np.array([], np.uint64)).shape == (0,)
+
+
+@pytest.mark.parametrize("data", [2**63, 2**64, -2**63 - 1, [2**63, -1], [[1.5], [2**64]],
+                                  np.array([1, 2**70], dtype=object), 2**5000],
+                         ids=["2**63", "2**64", "-2**63-1", "list_rounded_to_float",
+                              "nested_beside_float", "object_array", "huge"])
+def test_python_ints_beyond_int64_are_refused(data):
+    # they became negative (2**63), float64 rounded silently ([2**63, -1]) or "not numbers"
+    with pytest.raises(ValueError, match="int64's range"):
+        minidl.tensor(data)
+
+
+def test_int64_limits_and_large_floats_are_kept():
+    assert minidl.tensor([-2**63, 2**63 - 1]).data.tolist() == [-2**63, 2**63 - 1]
+    np.testing.assert_array_equal(minidl.tensor([1e19, -3.0]).data, [1e19, -3.0])
+
+
+def test_ragged_nested_lists_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"minidl.tensor: expected a rectangular array"):
+        minidl.tensor([[1.0, 2.0], [3.0]])
+
+
+def test_booleans_and_object_arrays_say_how_to_convert():
+    with pytest.raises(TypeError, match=r"got booleans; convert a mask explicitly"):
+        minidl.tensor(np.array([True, False]))
+    with pytest.raises(TypeError, match=r"dtype object; convert it first"):
+        minidl.tensor(np.array([1, 2.5], dtype=object))
+
+
 @pytest.mark.parametrize("bad", [np.array(["a", "b"]), np.array([object()]),
                                  np.array([True, False]), np.array([1j])])
 def test_non_numeric_data_is_refused(bad):
@@ -27,6 +89,8 @@ def test_tensor_copies_and_numpy_shares():
     array[0] = 5
     assert t.data[0] == 1
     assert t.numpy() is t.data
+    for converted in (np.ones(3, np.float16), [1.0, 2.0], np.arange(3, dtype=np.int32)):
+        assert minidl.tensor(converted).data.flags.writeable  # converted data: copied once
 
 
 def test_integer_tensor_cannot_require_grad():
