@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import inspect
 import itertools
 import threading
 
@@ -68,11 +69,42 @@ class no_grad:
         return False
 
     def __call__(self, function):
+        if inspect.isgeneratorfunction(function):
+            return _generator_without_grad(function)
+
         @functools.wraps(function)
         def without_grad(*args, **kwargs):
             with no_grad():
                 return function(*args, **kwargs)
         return without_grad
+
+
+def _generator_without_grad(function):
+    """no_grad for a generator function, whose body runs while it is iterated, not when it is
+    called: each step of the generator runs under no_grad, and the caller has its own mode
+    between steps (PyTorch's rule)."""
+    @functools.wraps(function)
+    def without_grad(*args, **kwargs):
+        generator = function(*args, **kwargs)
+        try:
+            with no_grad():
+                response = generator.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with no_grad():
+                        generator.close()
+                    raise
+                except BaseException as error:  # thrown in by the caller: pass it on
+                    with no_grad():
+                        response = generator.throw(error)
+                else:
+                    with no_grad():
+                        response = generator.send(request)
+        except StopIteration as stop:
+            return stop.value
+    return without_grad
 
 
 class set_grad_enabled:

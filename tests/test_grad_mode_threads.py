@@ -181,3 +181,41 @@ def test_set_grad_enabled_as_function_and_context_manager():
     with pytest.raises(TypeError, match="expected mode True or False"):
         minidl.set_grad_enabled("no")
     assert minidl.is_grad_enabled()
+
+
+def test_no_grad_decorating_a_generator_covers_its_body_not_the_caller():
+    # the body of a generator runs while it is iterated, after the decorator's `with` ended:
+    # its outputs used to record graphs
+    x = minidl.tensor(np.ones(2, np.float32), requires_grad=True)
+
+    @minidl.no_grad
+    def predictions(count):
+        for _ in range(count):
+            received = yield x * 2.0
+            assert not minidl.is_grad_enabled() and received in (None, "sent")
+        return "finished"
+
+    generator = predictions(3)
+    outputs = [next(generator)]
+    assert minidl.is_grad_enabled() and (x * 2.0).requires_grad  # the caller's own mode
+    outputs.append(generator.send("sent"))
+    outputs.extend(generator)
+    assert [output.requires_grad for output in outputs] == [False, False, False]
+    assert minidl.is_grad_enabled()
+
+    @minidl.no_grad()
+    def forever():
+        try:
+            while True:
+                yield x * 2.0
+        finally:
+            assert not minidl.is_grad_enabled()  # cleanup runs under no_grad too
+
+    endless = forever()
+    assert not next(endless).requires_grad
+    with pytest.raises(KeyError):
+        endless.throw(KeyError("passed on"))
+    closed = forever()
+    next(closed)
+    closed.close()
+    assert minidl.is_grad_enabled()
