@@ -12,8 +12,10 @@ and ends with the test accuracy on a line of its own. With --output-dir it write
     checkpoint.safetensors   the final training state: model, optimizer, scheduler, settings
     summary.json             test accuracy, wall time, epochs, settings, versions
 
-Usage mistakes exit with status 2, unreadable data or checkpoints and diverged training with
-status 1; each with one line on stderr.
+Usage mistakes exit with status 2, unreadable data or checkpoints and diverged training (a NaN
+or infinite loss, or a loss that exploded: see `fit`'s explosion_factor; such a run stops after
+that epoch, and still writes its outputs) with status 1; each with one line on stderr. A run
+that ends at chance accuracy exits 0 with a warning line on stderr.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 
 import numba
 import numpy as np
@@ -39,7 +42,8 @@ from .optim import SGD, Adagrad, Adam, AdamW
 from .optim.lr_scheduler import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 from .random import manual_seed
 from .serialization import load, save
-from .train import Checkpoint, History, TrainingDiverged, evaluate, fit, training_state
+from .train import (Callback, Checkpoint, DivergenceWarning, History, NotLearningWarning,
+                    TrainingDiverged, evaluate, fit, training_state)
 from .train.checkpoint import read_training_state
 
 # class, and the mean and standard deviation of the training pixels scaled to [0, 1]
@@ -341,9 +345,8 @@ def train_command(args, out=None) -> int:
         if args.checkpoint_every is not None:
             callbacks.append(Checkpoint(os.path.join(output_dir, "checkpoints"),
                                         every=args.checkpoint_every, config=config))
-        history = fit(model, loss_fn, optimizer, train_loader, args.epochs,
-                      scheduler=scheduler, callbacks=callbacks, progress=args.progress,
-                      log_every=args.log_every, file=out)
+        history = _fit(model, loss_fn, optimizer, train_loader, scheduler, callbacks, args, lr,
+                       out)
         test = evaluate(model, test_loader, loss_fn)
         layer = _threading_layer()
 
@@ -357,13 +360,50 @@ def train_command(args, out=None) -> int:
             "wall_seconds": round(wall, 3),
             "train_seconds": round(sum(history["seconds"]), 3),
             "final_train_loss": history.last["train_loss"],
+            "diverged": history.diverged, "not_learning": history.not_learning,
             "model": args.model, "dataset": args.dataset, "settings": settings,
             "versions": versions(), "threading_layer": layer,
             "command": ["minidl", *args.argv],
         }, out)
     print(f"done in {wall:.1f} s", file=out)
     print(_accuracy_line(test.accuracy, len(test_set)), file=out, flush=True)
+    if history.diverged is not None:
+        raise CommandError(_diverged_line(f"training diverged: {history.diverged}", lr))
+    if history.not_learning is not None:
+        print(f"minidl train: warning: {history.not_learning}; try another --lr (this run "
+              f"used {lr:g})", file=sys.stderr)
     return 0
+
+
+class _StopWhenDiverged(Callback):
+    """Ends a run after the epoch in which its loss exploded: training on only costs time."""
+
+    def on_epoch_end(self, run) -> None:
+        if run.history.diverged is not None:
+            run.stop_training = True
+
+
+def _fit(model, loss_fn, optimizer, train_loader, scheduler, callbacks, args, lr,
+         out) -> History:
+    """fit, with its problems told the CLI's way: TrainingDiverged becomes one error line with
+    a hint about --lr, and fit's warnings are silenced because train_command reports what the
+    History recorded (one line each, not Python's two-line warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
+        warnings.simplefilter("ignore", NotLearningWarning)
+        try:
+            return fit(model, loss_fn, optimizer, train_loader, args.epochs,
+                       scheduler=scheduler, callbacks=[_StopWhenDiverged(), *callbacks],
+                       progress=args.progress, log_every=args.log_every, file=out)
+        except TrainingDiverged as error:
+            what = f"training diverged at epoch {error.epoch}, step {error.step}: {error.reason}"
+            raise CommandError(_diverged_line(what, lr, error.bad_input)) from None
+
+
+def _diverged_line(what: str, lr: float, bad_input: bool = False) -> str:
+    if bad_input:
+        return f"{what}; the training data holds NaN or infinite values"
+    return f"{what}; try a lower --lr (this run used {lr:g}, e.g. --lr {lr / 10:g})"
 
 
 def _write_outputs(directory: str, history: History, state: dict, summary: dict, out) -> None:

@@ -13,9 +13,10 @@
 """
 from .callbacks import BestWeights, Callback, Checkpoint, EarlyStopping
 from .checkpoint import restore_training_state, training_state
+from .divergence import DivergenceWarning, NotLearningWarning
 from .history import History
 from .loop import EvalResult, TrainingDiverged, TrainingRun, evaluate, fit
 
-__all__ = ["fit", "evaluate", "EvalResult", "History", "TrainingDiverged", "TrainingRun",
-           "Callback", "BestWeights", "EarlyStopping", "Checkpoint", "training_state",
-           "restore_training_state"]
+__all__ = ["fit", "evaluate", "EvalResult", "History", "TrainingDiverged", "DivergenceWarning",
+           "NotLearningWarning", "TrainingRun", "Callback", "BestWeights", "EarlyStopping",
+           "Checkpoint", "training_state", "restore_training_state"]

@@ -24,6 +24,11 @@ class History:
     - `history["val_accuracy"]`: one column as a list over the epochs.
     - `history.step_loss`: the loss of every training step, in order;
       `history.steps_per_epoch[i]` of them belong to epoch i + 1.
+    - `history.start_loss`: the loss of the untrained model (see `fit`), the reference of its
+      loss-explosion rule; None before the first epoch.
+    - `history.diverged`: why fit considers that the loss exploded (while staying finite), or
+      None; `history.not_learning`: why it considers that the model did not learn, or None.
+      fit also warns (DivergenceWarning, NotLearningWarning) when it sets them.
 
     `to_csv(path)` writes the per-epoch table, `plot(path)` a PNG of the curves.
     """
@@ -32,6 +37,9 @@ class History:
         self.records: list[dict] = []
         self.step_loss: list[float] = []
         self.steps_per_epoch: list[int] = []
+        self.start_loss: float | None = None
+        self.diverged: str | None = None
+        self.not_learning: str | None = None
 
     # ----- reading ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -65,12 +73,25 @@ class History:
                 best = record
         return None if best is None else dict(best)
 
+    def locate(self, index: int) -> tuple[int, int]:
+        """(epoch, step within it, 1-based) of `step_loss[index]`."""
+        if not 0 <= index < len(self.step_loss):
+            raise IndexError(f"History.locate: step index {index} out of range "
+                             f"(0 to {len(self.step_loss) - 1})")
+        for record, count in zip(self.records, self.steps_per_epoch):
+            if index < count:
+                return record["epoch"], index + 1
+            index -= count
+        raise AssertionError("unreachable: steps_per_epoch sums to len(step_loss)")
+
     def __repr__(self) -> str:
         if not self.records:
             return "History(0 epochs)"
         last = ", ".join(f"{key}={_short(value)}" for key, value in self.records[-1].items()
                          if key != "epoch" and value is not None)
-        return f"History({len(self)} epochs, last: {last})"
+        flags = "".join(f", {name}" for name in ("diverged", "not_learning")
+                        if getattr(self, name) is not None)
+        return f"History({len(self)} epochs{flags}, last: {last})"
 
     # ----- writing (used by fit) --------------------------------------------------------------
     def append_epoch(self, record: dict, step_losses) -> None:
@@ -160,7 +181,9 @@ class History:
         """A structure `minidl.save` can write (the step losses as a float64 array)."""
         return {"records": [dict(record) for record in self.records],
                 "step_loss": np.asarray(self.step_loss, dtype=np.float64),
-                "steps_per_epoch": list(self.steps_per_epoch)}
+                "steps_per_epoch": list(self.steps_per_epoch),
+                "start_loss": self.start_loss, "diverged": self.diverged,
+                "not_learning": self.not_learning}
 
     def load_state_dict(self, state: dict) -> None:
         try:
@@ -168,12 +191,19 @@ class History:
                        for record in state["records"]]
             step_loss = [float(loss) for loss in np.asarray(state["step_loss"]).reshape(-1)]
             steps_per_epoch = [int(count) for count in state["steps_per_epoch"]]
+            # absent from checkpoints written before fit recorded them
+            start_loss = state.get("start_loss")
+            start_loss = None if start_loss is None else float(start_loss)
+            flags = [_optional_text(state.get(name), name) for name in ("diverged",
+                                                                          "not_learning")]
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"History.load_state_dict: not a History state ({error!r})") \
                 from None
         if len(steps_per_epoch) != len(records) or sum(steps_per_epoch) != len(step_loss):
             raise ValueError("History.load_state_dict: the step losses do not match the epochs")
         self.records, self.step_loss, self.steps_per_epoch = records, step_loss, steps_per_epoch
+        self.start_loss = start_loss
+        self.diverged, self.not_learning = flags
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "History":
@@ -195,6 +225,12 @@ def is_better(value: float, best: float, mode: str, min_delta: float = 0.0) -> b
 def _plain(value):
     """NumPy scalars (as minidl.load gives them back) -> Python numbers."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _optional_text(value, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string or None, got {type(value).__name__}")
+    return value
 
 
 def _cell(value) -> str:

@@ -8,8 +8,10 @@
 
 Each step is the usual zero_grad / forward / loss / backward / step. `fit` checks that the
 loss is finite before backward and that the gradients are finite before the optimizer step,
-so a diverging run stops with `TrainingDiverged` while the weights are still those of the
-last good step.
+so a diverging run stops with `TrainingDiverged` and that step undone: the model (parameters
+and buffers, BatchNorm's running statistics included) and the optimizer are those of the last
+good step. A loss that explodes but stays finite, or a run that ends at chance accuracy, is
+warned about (`DivergenceWarning`, `NotLearningWarning`; see `minidl.train.divergence`).
 """
 from __future__ import annotations
 
@@ -17,32 +19,23 @@ import math
 import numbers
 import os
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
+from .. import _checks
 from ..autograd import no_grad
 from ..nn.module import Module
 from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..tensor import Tensor
+from . import divergence
+from .callbacks import Checkpoint
 from .checkpoint import restore_training_state
+from .divergence import (BufferSnapshot, DivergenceWarning, NotLearningWarning,
+                         TrainingDiverged)
 from .history import History
 from .progress import make_progress
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss (or a gradient) became NaN or infinite during `fit`.
-
-    Normally raised before backward and the optimizer step could touch the weights, which stay
-    those after the last good step; in the rare case where an update overflows although the
-    loss and gradients were finite, raised just after it (the message then says so).
-    Attributes: `epoch`, `step` (1-based, within the epoch), `lr` (the learning rate of the
-    first parameter group), `loss` (the offending value).
-    """
-
-    def __init__(self, message: str, epoch: int, step: int, lr: float, loss: float):
-        super().__init__(message)
-        self.epoch, self.step, self.lr, self.loss = epoch, step, lr, loss
 
 
 class EvalResult(NamedTuple):
@@ -70,6 +63,7 @@ class TrainingRun:
         self.epoch = 0
         self.stop_training = False
         self._progress = progress
+        self._resumed_from: str | None = None  # the checkpoint fit resumed from, if any
 
     def log(self, text: str) -> None:
         self._progress.message(text)
@@ -114,7 +108,8 @@ def evaluate(model: Module, loader, loss_fn=None) -> EvalResult:
 
 def fit(model: Module, loss_fn, optimizer, train_loader, epochs: int, val_loader=None,
         scheduler=None, callbacks=(), *, resume=None, progress="auto",
-        log_every: int | None = None, file=None) -> History:
+        log_every: int | None = None, file=None,
+        explosion_factor: float | None = 10.0) -> History:
     """Train `model` for `epochs` epochs and return the History.
 
     Args:
@@ -138,13 +133,31 @@ def fit(model: Module, loss_fn, optimizer, train_loader, epochs: int, val_loader
             'bar', 'lines' or 'none' (see `minidl.train.progress`).
         log_every: with plain lines, also print a line every `log_every` steps.
         file: where progress goes (default sys.stdout).
+        explosion_factor: the loss-explosion rule, checked after every epoch: the loss has
+            exploded when the median loss of 10 consecutive steps is more than this many
+            times `history.start_loss`, the loss of the untrained model (the first step's, or
+            the median of the first steps holding 32 samples when batches are smaller). A
+            normal run's loss falls from its start, and a 10-step median ignores the spikes
+            of noisy small batches and of the first steps. fit then warns once
+            (`DivergenceWarning`), sets `history.diverged` and trains on. None turns the rule
+            off.
 
     Raises:
-        TrainingDiverged: the loss or a gradient was NaN or infinite; nothing was applied from
-            that step (BatchNorm running statistics excepted: its forward pass had run). If an
-            update itself overflows, it is raised just after that step, saying so.
+        TrainingDiverged: the loss or a gradient was NaN or infinite; the step was undone, so
+            the model (parameters and buffers, BatchNorm's running statistics included) and
+            the optimizer are as they were after the previous step. Also raised at the end
+            of an epoch in which a buffer became NaN or infinite, and just after an update
+            that overflowed although its gradient was finite (the message says so).
+
+    Warns:
+        DivergenceWarning: the loss exploded (see explosion_factor); `history.diverged`.
+        NotLearningWarning: after at least 50 steps the last epoch's training accuracy is at
+            chance (1/classes plus a fifth of it, at most 0.02); `history.not_learning`.
     """
     _check_fit_arguments(model, loss_fn, optimizer, train_loader, epochs, scheduler)
+    if explosion_factor is not None:
+        _checks.check_number(explosion_factor, "fit", "explosion_factor", low=1,
+                             low_inclusive=False)
     callbacks = sorted(callbacks, key=lambda callback: getattr(callback, "order", 0))
     reporter = make_progress(progress, file, log_every)
     run = TrainingRun(model, loss_fn, optimizer, scheduler, train_loader, val_loader,
@@ -155,16 +168,19 @@ def fit(model: Module, loss_fn, optimizer, train_loader, epochs: int, val_loader
                 resume, model, optimizer, scheduler, train_loader, callbacks)
             where = os.fspath(resume) if isinstance(resume, (str, os.PathLike)) \
                 else "the checkpoint"
+            run._resumed_from = where
             run.log(f"resumed from {where} after epoch {run.epoch}"
                     + (f" (of {epochs}: nothing left to train)" if run.epoch >= epochs else ""))
         for callback in callbacks:
             callback.on_train_begin(run)
         names = {id(param): name for name, param in model.named_parameters()}
+        trained = None
         for epoch in range(run.epoch + 1, epochs + 1):
             if run.stop_training:
                 break
-            record, step_losses = _train_epoch(run, epoch, names)
-            run.history.append_epoch(record, step_losses)
+            trained = _train_epoch(run, epoch, names)
+            record = trained.record
+            _record_epoch(run.history, trained, explosion_factor)
             if scheduler is not None:
                 if isinstance(scheduler, ReduceLROnPlateau):
                     metric = record["val_loss"] if val_loader is not None else record["train_loss"]
@@ -175,6 +191,8 @@ def fit(model: Module, loss_fn, optimizer, train_loader, epochs: int, val_loader
             reporter.epoch_end(record)
             for callback in callbacks:
                 callback.on_epoch_end(run)
+        if trained is not None:  # else nothing was trained: the History keeps its verdict
+            _judge_learning(run.history, trained.classes)
         for callback in callbacks:
             callback.on_train_end(run)
     finally:
@@ -182,8 +200,43 @@ def fit(model: Module, loss_fn, optimizer, train_loader, epochs: int, val_loader
     return run.history
 
 
-def _train_epoch(run: TrainingRun, epoch: int, names: dict) -> tuple[dict, list]:
-    model, loss_fn, optimizer = run.model, run.loss_fn, run.optimizer
+class _Epoch(NamedTuple):
+    """What one epoch of training steps gives back to fit."""
+    record: dict                 # the History columns
+    step_losses: list
+    first_batch_size: int
+    classes: int | None          # how many classes the outputs score (None: not class scores)
+
+
+def _record_epoch(history: History, trained: _Epoch, explosion_factor: float | None) -> None:
+    """Append the epoch to the History and apply the explosion rule to its steps."""
+    since = len(history.step_loss)
+    history.append_epoch(trained.record, trained.step_losses)
+    if history.start_loss is None:  # the run's first epoch (a resumed run has one already)
+        history.start_loss = divergence.start_loss(trained.step_losses,
+                                                   trained.first_batch_size)
+    if explosion_factor is None or history.diverged is not None:
+        return
+    history.diverged = divergence.find_loss_explosion(history, explosion_factor, since)
+    if history.diverged is not None:
+        lr = trained.record["lr"]
+        lower = "" if lr is None else f" (e.g. to {lr / 10:.3g})"
+        warnings.warn(f"fit: {history.diverged}; the model is not usable. Try: lower the "
+                      f"learning rate{lower}", DivergenceWarning, stacklevel=3)
+
+
+def _judge_learning(history: History, classes: int | None) -> None:
+    """At the end of fit: warn if the run ended at chance accuracy."""
+    history.not_learning = divergence.find_chance_accuracy(history, classes)
+    if history.not_learning is not None:
+        warnings.warn(f"fit: {history.not_learning}. Check the learning rate (too high or too "
+                      f"low), the labels and the input normalisation", NotLearningWarning,
+                      stacklevel=3)
+
+
+def _train_epoch(run: TrainingRun, epoch: int, names: dict) -> _Epoch:
+    """One epoch of training steps, then the validation."""
+    model, optimizer = run.model, run.optimizer
     try:
         steps = len(run.train_loader)
     except TypeError:
@@ -192,24 +245,21 @@ def _train_epoch(run: TrainingRun, epoch: int, names: dict) -> tuple[dict, list]
     run._progress.epoch_start(epoch, run.epochs, steps)
     start = time.perf_counter()
     model.train()
+    buffers = BufferSnapshot(model)  # per epoch: callbacks may have replaced a buffer
     losses, total_loss, correct, count, classified = [], 0.0, 0, 0, True
-    step = 0
+    step, first_batch_size, classes = 0, None, None
     for step, (inputs, targets) in enumerate(run.train_loader, start=1):
-        optimizer.zero_grad()
-        outputs = model(inputs)
-        loss = loss_fn(outputs, targets)
-        if not isinstance(loss, Tensor) or loss.data.size != 1:
-            raise TypeError(f"fit: loss_fn must return a scalar Tensor (reduction='mean'), got "
-                            f"{type(loss).__name__}"
-                            + (f" of shape {loss.shape}" if isinstance(loss, Tensor) else ""))
-        value = float(loss.item())
-        if not math.isfinite(value):
-            raise _diverged(epoch, step, steps, lr, value, f"the loss is {value}", inputs)
-        loss.backward()
-        _check_gradients(optimizer, names, epoch, step, steps, lr, value, inputs)
+        buffers.take()
+        try:
+            outputs, value = _forward_backward(run, inputs, targets, names, epoch, step, steps,
+                                               lr)
+        except BaseException:
+            buffers.restore()  # the forward pass updated them: undo the whole step
+            raise
         optimizer.step()
-        _check_parameters(optimizer, names, epoch, step, steps, lr)
+        _check_parameters(run, names, epoch, step, steps, lr)
         size = _batch_size(inputs)
+        first_batch_size = first_batch_size or size
         losses.append(value)
         total_loss += value * size
         count += size
@@ -219,59 +269,63 @@ def _train_epoch(run: TrainingRun, epoch: int, names: dict) -> tuple[dict, list]
         run._progress.step(step, value, total_loss / count)
     if step == 0:
         raise ValueError(f"fit: the training loader yielded no batches in epoch {epoch}")
+    broken = buffers.first_nonfinite()  # e.g. a running variance that overflowed
+    if broken is not None:
+        raise divergence.buffers_diverged(epoch, steps, lr, broken,
+                                          _rollback(run, further=False))
+    if classified:  # the outputs are (N, classes) scores
+        classes = np.shape(outputs.data if isinstance(outputs, Tensor) else outputs)[1]
     record = {"epoch": epoch, "train_loss": total_loss / count,
               "train_accuracy": correct / count if classified else None, "lr": lr}
     if run.val_loader is not None:
-        record["val_loss"], record["val_accuracy"] = evaluate(model, run.val_loader, loss_fn)
+        record["val_loss"], record["val_accuracy"] = evaluate(model, run.val_loader,
+                                                              run.loss_fn)
     record["seconds"] = time.perf_counter() - start
-    return record, losses
+    return _Epoch(record, losses, first_batch_size, classes)
 
 
-def _check_gradients(optimizer, names, epoch, step, steps, lr, loss, inputs) -> None:
-    for group in optimizer.param_groups:
+def _forward_backward(run, inputs, targets, names, epoch, step, steps, lr):
+    """zero_grad, forward, loss, backward, with the loss and gradients checked finite:
+    (outputs, the loss as a float). Changes no parameter or optimizer state."""
+    run.optimizer.zero_grad()
+    outputs = run.model(inputs)
+    loss = run.loss_fn(outputs, targets)
+    if not isinstance(loss, Tensor) or loss.data.size != 1:
+        raise TypeError(f"fit: loss_fn must return a scalar Tensor (reduction='mean'), got "
+                        f"{type(loss).__name__}"
+                        + (f" of shape {loss.shape}" if isinstance(loss, Tensor) else ""))
+    value = float(loss.item())
+    if not math.isfinite(value):
+        raise divergence.diverged_before_update(epoch, step, steps, lr, value,
+                                                f"the loss is {value}", inputs,
+                                                _rollback(run, further=True))
+    loss.backward()
+    for group in run.optimizer.param_groups:
         for param in group["params"]:
             if param.grad is not None and not np.isfinite(param.grad.data).all():
                 name = names.get(id(param), "a parameter outside the model")
-                raise _diverged(epoch, step, steps, lr, loss,
-                                f"the gradient of {name} is not finite (loss {loss:.4g})",
-                                inputs)
+                raise divergence.diverged_before_update(
+                    epoch, step, steps, lr, value,
+                    f"the gradient of {name} is not finite (loss {value:.4g})", inputs,
+                    _rollback(run, further=True))
+    return outputs, value
 
 
-def _check_parameters(optimizer, names, epoch, step, steps, lr) -> None:
+def _check_parameters(run, names, epoch, step, steps, lr) -> None:
     """The last line of defence: an update that overflowed although its gradient was finite."""
-    for group in optimizer.param_groups:
+    for group in run.optimizer.param_groups:
         for param in group["params"]:
             if not np.isfinite(param.data).all():
                 name = names.get(id(param), "a parameter outside the model")
-                raise TrainingDiverged(
-                    f"training diverged at {_where(epoch, step, steps)} (learning rate "
-                    f"{'unknown' if lr is None else f'{lr:.4g}'}): the update made {name} "
-                    f"NaN or infinite although its gradient was finite, so the model's weights "
-                    f"are no longer usable (reload them from a checkpoint). Try: lower the "
-                    f"learning rate", epoch, step, lr, math.nan)
+                raise divergence.diverged_after_update(epoch, step, steps, lr, name,
+                                                       _rollback(run, further=False))
 
 
-def _where(epoch, step, steps) -> str:
-    return f"epoch {epoch}, step {step}" + (f" of {steps}" if steps else "")
-
-
-def _diverged(epoch, step, steps, lr, loss, what, inputs) -> TrainingDiverged:
-    where = _where(epoch, step, steps)
-    data = inputs.data if isinstance(inputs, Tensor) else inputs
-    try:
-        bad_input = not np.isfinite(np.asarray(data)).all()
-    except TypeError:
-        bad_input = False
-    rate = "unknown" if lr is None else f"{lr:.4g}"
-    if bad_input:
-        advice = ("the input batch itself contains NaN or infinite values: check the data and "
-                  "its transforms")
-    else:
-        lower = "" if lr is None else f" (e.g. to {lr / 10:.3g})"
-        advice = f"lower the learning rate{lower}, or clip the gradients or normalise the inputs"
-    return TrainingDiverged(f"training diverged at {where} (learning rate {rate}): {what}; "
-                            f"the weights are left as they were before this step. Try: {advice}",
-                            epoch, step, lr, loss)
+def _rollback(run: TrainingRun, further: bool) -> str:
+    """Where the run can go back to: its last checkpoint, or the one it resumed from."""
+    paths = [path for callback in run.callbacks if isinstance(callback, Checkpoint)
+             for path in callback.paths]
+    return divergence.rollback_hint(paths, run._resumed_from, further)
 
 
 def _learning_rate(optimizer) -> float | None:
