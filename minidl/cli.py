@@ -437,9 +437,7 @@ def evaluate_command(args, out=None) -> int:
     out = out or sys.stdout
     path = args.checkpoint
     try:
-        content = load(path)
-    except IsADirectoryError:
-        raise CommandError(f"{path!r} is a directory, not a checkpoint file") from None
+        content = load(path)  # refuses directories, FIFOs and devices (never blocks on one)
     except OSError as error:
         raise CommandError(f"cannot read {path!r}: {error.strerror or error}") from None
     except ValueError as error:
@@ -450,7 +448,7 @@ def evaluate_command(args, out=None) -> int:
             state = read_training_state(content)
         except ValueError as error:
             raise CommandError(f"{path!r}: {error}") from None
-        config = state.get("config") or {}
+        config = _evaluation_config(state.get("config"), path)
         weights = state["model"]
     name = args.model or config.get("model")
     if name is None:
@@ -462,8 +460,7 @@ def evaluate_command(args, out=None) -> int:
     dataset = args.dataset or config.get("dataset") or "mnist"
     if dataset not in DATASETS:
         raise CommandError(f"{path!r} names the data set {dataset!r}; pass --dataset")
-    data_dir = args.data_dir if args.data_dir is not None else \
-        (config.get("settings") or {}).get("data_dir")
+    data_dir = args.data_dir if args.data_dir is not None else config.get("data_dir")
     if dataset == "fashion-mnist" and data_dir is None:
         raise CommandError("fashion-mnist needs --data-dir (minidl bundles only MNIST)")
     with _Compute(args.kernels, args.threads):
@@ -479,6 +476,23 @@ def evaluate_command(args, out=None) -> int:
     print(f"{name} from {path} on the {dataset} test set", file=out)
     print(_accuracy_line(result.accuracy, len(test_set)), file=out, flush=True)
     return 0
+
+
+def _evaluation_config(config, path: str) -> dict:
+    """What `evaluate` reads from a training checkpoint's config: {'model', 'dataset',
+    'data_dir'}, each a str or None. `minidl train` writes a dict of strings there; a config of
+    another type (Checkpoint(config=...) takes anything) names nothing, and a value of the
+    wrong type is one error line rather than a traceback."""
+    if not isinstance(config, dict):
+        return {}
+    settings = config.get("settings")
+    found = {"model": config.get("model"), "dataset": config.get("dataset"),
+             "data_dir": settings.get("data_dir") if isinstance(settings, dict) else None}
+    for key, value in found.items():
+        if value is not None and not isinstance(value, str):
+            raise CommandError(f"{path!r}: expected the config's {key!r} to be a string, got "
+                               f"{type(value).__name__} {str(value)[:60]}")
+    return found
 
 
 def info_command(args, out=None) -> int:

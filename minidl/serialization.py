@@ -43,29 +43,38 @@ ASCII, without the "minidl.sha256" entry) followed by the buffer; `load` checks 
 flipped bit anywhere in the file is an error rather than a silently different checkpoint. It
 detects corruption, not forgery: whoever can edit the file can recompute it.
 
-`load` reads, by their content rather than their name:
+`load` reads, by their structure rather than their name:
   - these files, and other safetensors files (without "minidl.structure": a flat dict of
-    arrays by tensor name, checked the same way but without a checksum);
-  - .npz archives, through np.load(allow_pickle=False): a dict of arrays by name.
+    arrays by tensor name, checked the same way but without a checksum). A file is taken for
+    safetensors when its first 8 bytes give a header length that fits in the file and the
+    header starts with '{'; the first byte alone says nothing (it is the low byte of N);
+  - .npz archives (zip), through np.load(allow_pickle=False): a dict of arrays by name.
 Pickles (including PyTorch's zip checkpoints) and object arrays are refused with a ValueError
 without being unpickled: loading one could run arbitrary code. A truncated or damaged file is a
-ValueError too.
+ValueError too, whatever is wrong in it (a field of the wrong JSON type included), and so is a
+path that is not a regular file (a directory, a FIFO, a socket, a device): `load` never reads
+from one, so a FIFO does not block it.
 
 `save` writes atomically: to a temporary file in the same directory ('.<name>.<random>.tmp'),
 flushed and fsync'ed, then renamed over `path` (and the directory fsync'ed where the platform
 allows). If saving fails, `path` keeps its previous content and the temporary file is removed;
 only a process killed outright (SIGKILL, power loss) can leave such a temporary file behind,
-never a half-written `path`.
+never a half-written `path`. `path` must be a regular file or a new path; a symbolic link is
+written through (the file it points to is replaced, in its own directory, and the link stays);
+anything else is refused with a ValueError and left as it was.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import math
 import os
 import secrets
+import stat
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -91,6 +100,7 @@ _UNSUPPORTED_DTYPES = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E
 _MAX_HEADER = 100 * 1024 * 1024  # the limit the safetensors reference reader uses
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
 _NPY_MAGIC = b"\x93NUMPY"
+_PICKLE_PROTO = b"\x80"  # the opcode that starts a pickle of protocol 2 or later
 _STRUCTURE, _DIGEST, _VERSION = "minidl.structure", "minidl.sha256", "minidl.format"
 
 
@@ -99,14 +109,20 @@ def save(obj, path) -> None:
     """Write `obj` (a nested structure of dicts, lists, tuples, arrays, Tensors and JSON
     scalars; see the module documentation) to `path` (str or os.PathLike), atomically.
 
+    `path` must be a regular file (replaced) or a new path (created). A symbolic link is
+    written through: the file it points to is replaced atomically, in that file's directory,
+    and the link stays a link. Anything else (a directory, a FIFO, a socket, a device, a link
+    to one of them or a link loop) is refused with a ValueError and left untouched.
+
     Raises TypeError, naming the place in `obj`, for anything that cannot be saved safely; in
     that case nothing is written.
     """
     path = _fspath(path, "minidl.save")
+    target = _save_target(path)
     arrays: list[tuple[str, np.ndarray]] = []
     structure = _encode(obj, (), arrays, set(), set())
     header, buffers = _build_header(structure, arrays)
-    _atomic_write(path, header, buffers)
+    _atomic_write(target, header, buffers, path)
 
 
 def _encode(value, keys: tuple, arrays: list, names: set, active: set):
@@ -206,10 +222,38 @@ def _bytes_of(array: np.ndarray) -> memoryview:
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
-def _atomic_write(path: str, header: bytes, buffers: list) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
+def _save_target(path: str) -> str:
+    """The file `save` replaces: `path` itself, or the file a symbolic link at `path` points to
+    (so the link survives). Refuses targets that are not a regular file or a new path."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    _check_replaceable(target, path)
+    return target
+
+
+def _check_replaceable(target: str, path: str) -> None:
+    """ValueError unless `target` is missing or a regular file: rename(2) would replace a
+    FIFO, a socket or a device node (as root, /dev/null) with a regular file."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return  # a new file (or a dangling link's target): created
+    if stat.S_ISREG(mode):
+        return
+    what = _kind_of(mode)
+    if stat.S_ISLNK(mode):  # realpath stopped at a link: a loop, or one too deep to follow
+        what = "a symbolic link that does not resolve (a loop?)"
+    if target != path:
+        what = f"a symbolic link to {target!r}, which is {what}"
+    raise ValueError(f"minidl.save: {path!r} is {what}, not a regular file; checkpoints are "
+                     f"written only to a regular file or a new path (it was left untouched)")
+
+
+def _atomic_write(target: str, header: bytes, buffers: list, path: str) -> None:
+    """Write to a temporary file beside `target`, then rename it over `target` (`path` is the
+    name the caller gave, for messages)."""
+    directory = os.path.dirname(os.path.abspath(target))
     temporary = os.path.join(directory,
-                             f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+                             f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as open() would
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
                  0o666)
@@ -218,7 +262,9 @@ def _atomic_write(path: str, header: bytes, buffers: list) -> None:
             _write_payload(file, header, buffers)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        # again: writing takes a while, and something else may have appeared at the target
+        _check_replaceable(target, path)
+        os.replace(temporary, target)
     except BaseException:
         try:
             os.remove(temporary)
@@ -260,30 +306,109 @@ def load(path):
     """Read a checkpoint written by `save` (arrays come back as NumPy arrays), any other
     safetensors file or an .npz archive (both: a dict of arrays by name).
 
-    The format is recognised by the file's content, not its name. Pickles, object arrays and
+    The format is recognised by the file's structure, not its name. Pickles, object arrays and
     anything else that would need code to run are refused with ValueError, as are truncated or
-    damaged files (see the module documentation).
+    damaged files and paths that are not regular files (a directory, a FIFO, a device, ...;
+    never opened for reading, so a FIFO does not block). See the module documentation.
     """
     path = _fspath(path, "minidl.load")
-    with open(path, "rb") as file:
+    with _open_regular_file(path) as file:
+        size = os.fstat(file.fileno()).st_size
         start = file.read(9)
-        if start[:4] in _ZIP_MAGICS:
-            file.close()
-            return _load_npz(path)
-        if start[:1] == b"\x80":
-            raise ValueError(f"minidl.load: {path!r} is a pickle (e.g. from torch.save or "
-                             f"pickle.dump); it is refused because unpickling can run arbitrary "
-                             f"code. Convert it to a safetensors or .npz file where you trust it")
-        if start[:6] == _NPY_MAGIC:
-            raise ValueError(f"minidl.load: {path!r} is a single .npy array, not a checkpoint; "
-                             f"read it with numpy.load(path, allow_pickle=False)")
-        if len(start) < 9:
-            raise ValueError(f"minidl.load: {path!r} is not a checkpoint: only {len(start)} "
-                             f"bytes long (truncated or empty)")
-        if start[8:9] != b"{":
-            raise ValueError(f"minidl.load: {path!r} is not a checkpoint: it is neither a "
-                             f"safetensors file nor an .npz archive")
-        return _load_safetensors(file, path)
+        kind = _format_of(start, size)
+        if kind == "safetensors":
+            return _load_safetensors(file, size, path)
+        if kind == "zip":
+            return _load_npz(file, path)
+        raise _refusal(kind, start, path)
+
+
+# Opening must not wait (a FIFO without a writer) nor take a terminal as the controlling one;
+# the descriptor is then refused unless it is a regular file, whose reads these flags do not
+# change.
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_BINARY", 0))
+
+
+def _open_regular_file(path: str):
+    """`path` opened for reading in binary mode; ValueError unless it is a regular file."""
+    # stat first, so a device is never even opened (opening some has effects of its own) ...
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_a_regular_file(path, mode)
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        # ... and fstat on what was opened: a file swapped for a FIFO meanwhile is still refused
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_regular_file(path, mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _not_a_regular_file(path: str, mode: int) -> ValueError:
+    return ValueError(f"minidl.load: {path!r} is {_kind_of(mode)}, not a regular file; a "
+                      f"checkpoint is read only from a regular file")
+
+
+def _kind_of(mode: int) -> str:
+    for is_kind, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                          (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"),
+                          (stat.S_ISREG, "a regular file")):
+        if is_kind(mode):
+            return kind
+    return "a special file"
+
+
+def _format_of(start: bytes, size: int) -> str:
+    """'safetensors', 'zip', 'npy', 'pickle', 'short' or 'unknown', from the first 9 bytes and
+    the size of the file.
+
+    A safetensors file starts with its header length N (8 bytes, little-endian), so its first
+    byte can be anything: 0x80, pickle's PROTO opcode, in 1 of 32 of minidl's own files. Its
+    structure decides first: N fits in the file and the header starts with '{' (as the format
+    requires; no zip, .npy or protocol 2+ pickle has '{' there with such an N).
+    """
+    if _starts_like_safetensors(start) and _header_length(start) <= size - 8:
+        return "safetensors"
+    if start[:4] in _ZIP_MAGICS:
+        return "zip"
+    if start[:6] == _NPY_MAGIC:
+        return "npy"
+    if start[:1] == _PICKLE_PROTO and start[1:2] and start[1] >= 2:  # PROTO 2, 3, 4, 5, ...
+        return "pickle"
+    if _starts_like_safetensors(start):
+        return "safetensors"  # whose header does not fit: its reader says it is truncated
+    return "short" if len(start) < 9 else "unknown"
+
+
+def _starts_like_safetensors(start: bytes) -> bool:
+    return start[8:9] == b"{"
+
+
+def _header_length(start: bytes) -> int:
+    return struct.unpack("<Q", start[:8])[0]
+
+
+def _refusal(kind: str, start: bytes, path: str) -> ValueError:
+    if kind == "pickle":
+        truncated = (" (or, if it was a safetensors file, it is truncated: its header length "
+                     "goes beyond the end of the file)") if _starts_like_safetensors(start) else ""
+        return ValueError(f"minidl.load: {path!r} is a pickle (e.g. from torch.save or "
+                          f"pickle.dump){truncated}; it is refused because unpickling can run "
+                          f"arbitrary code. Convert it to a safetensors or .npz file where you "
+                          f"trust it")
+    if kind == "npy":
+        return ValueError(f"minidl.load: {path!r} is a single .npy array, not a checkpoint; "
+                          f"read it with numpy.load(path, allow_pickle=False)")
+    if kind == "short":
+        return ValueError(f"minidl.load: {path!r} is not a checkpoint: only {len(start)} "
+                          f"bytes long (truncated or empty)")
+    return ValueError(f"minidl.load: {path!r} is not a checkpoint: it is neither a "
+                      f"safetensors file nor an .npz archive")
 
 
 def _damaged(path: str, problem: str) -> ValueError:
@@ -291,8 +416,23 @@ def _damaged(path: str, problem: str) -> ValueError:
                       f"{problem}")
 
 
-def _load_safetensors(file, path: str):
-    size = os.fstat(file.fileno()).st_size
+def _shown(value) -> str:
+    """A JSON value for an error message: its JSON type and its (cut) repr."""
+    return f"{_JSON_TYPE_NAMES.get(type(value), type(value).__name__)} {_cut(value)}"
+
+
+def _cut(value, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters: a damaged header can hold a list of millions of
+    numbers, and an error message is one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_JSON_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+                    float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def _load_safetensors(file, size: int, path: str):
     (length,) = struct.unpack("<Q", _read_exactly(file, 0, 8, path))
     if length > size - 8:
         raise _damaged(path, f"the header length ({length} bytes) goes beyond the end of the "
@@ -301,11 +441,8 @@ def _load_safetensors(file, path: str):
         raise _damaged(path, f"the header is {length} bytes, more than the {_MAX_HEADER} allowed")
     header = _parse_json(_read_exactly(file, 8, length, path), path, "the header")
     if not isinstance(header, dict):
-        raise _damaged(path, "the header is not a JSON object")
-    metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-        raise _damaged(path, "__metadata__ must map strings to strings")
+        raise _damaged(path, f"expected the header to be a JSON object, got {_shown(header)}")
+    metadata = _check_metadata(header.pop("__metadata__", {}), path)
     tensors = _check_tensors(header, size - 8 - length, path)
 
     digest = None
@@ -337,9 +474,12 @@ def _load_safetensors(file, path: str):
     if digest.hexdigest() != metadata[_DIGEST]:
         raise _damaged(path, "the SHA-256 checksum does not match: the data or header was "
                              "changed or corrupted after saving")
-    structure = _parse_json(metadata[_STRUCTURE].encode("utf-8"), path, _STRUCTURE)
+    structure = _parse_json(metadata[_STRUCTURE], path, _STRUCTURE)
     used = set()
-    result = _decode(structure, arrays, used, path)
+    try:
+        result = _decode(structure, arrays, used, path)
+    except RecursionError:
+        raise _damaged(path, f"{_STRUCTURE} is nested too deeply to decode") from None
     if used != arrays.keys():
         raise _damaged(path, f"tensors {sorted(arrays.keys() - used)} are not referenced by "
                              f"{_STRUCTURE}")
@@ -354,7 +494,7 @@ def _read_exactly(file, offset: int, count: int, path: str) -> bytes:
     return data
 
 
-def _parse_json(data: bytes, path: str, what: str):
+def _parse_json(data: bytes | str, path: str, what: str):
     def no_duplicates(pairs):
         result = dict(pairs)
         if len(result) != len(pairs):
@@ -365,37 +505,27 @@ def _parse_json(data: bytes, path: str, what: str):
         raise ValueError(f"non-standard constant {name}")
 
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates,
-                          parse_constant=no_constants)
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError, JSONDecodeError, ours
         raise _damaged(path, f"{what} is not valid JSON ({error})") from None
 
 
+def _check_metadata(metadata, path: str) -> dict:
+    """The header's "__metadata__": a JSON object of strings, as the format defines it."""
+    if not isinstance(metadata, dict):
+        raise _damaged(path, f"expected __metadata__ to be a JSON object mapping strings to "
+                             f"strings, got {_shown(metadata)}")
+    for key, value in metadata.items():
+        if not isinstance(value, str):
+            raise _damaged(path, f"expected __metadata__ to map strings to strings, got "
+                                 f"{_shown(value)} for {key!r}")
+    return metadata
+
+
 def _check_tensors(header: dict, buffer_size: int, path: str) -> list:
     """Validate every tensor entry; returns (name, dtype, shape, offsets) in file order."""
-    tensors = []
-    for name, info in header.items():
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise _damaged(path, f"tensor {name!r}: expected exactly 'dtype', 'shape' and "
-                                 f"'data_offsets', got {info!r}")
-        dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if dtype_name in _UNSUPPORTED_DTYPES:
-            raise ValueError(f"minidl.load: {path!r}: tensor {name!r} has dtype {dtype_name}, "
-                             f"which NumPy cannot represent")
-        if not isinstance(dtype_name, str) or dtype_name not in _DTYPE_OF_NAME:
-            raise _damaged(path, f"tensor {name!r}: unknown dtype {dtype_name!r}")
-        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
-            raise _damaged(path, f"tensor {name!r}: invalid shape {shape!r}")
-        if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
-            raise _damaged(path, f"tensor {name!r}: invalid data_offsets {offsets!r}")
-        dtype = _DTYPE_OF_NAME[dtype_name]
-        expected = math.prod(shape) * dtype.itemsize
-        if offsets[1] - offsets[0] != expected:
-            raise _damaged(path, f"tensor {name!r}: dtype {dtype_name} and shape {shape} need "
-                                 f"{expected} bytes, but data_offsets {offsets} hold "
-                                 f"{offsets[1] - offsets[0]}")
-        tensors.append((name, dtype, tuple(shape), tuple(offsets)))
+    tensors = [(name, *_check_tensor_entry(name, info, path)) for name, info in header.items()]
     tensors.sort(key=lambda t: t[3])
     end = 0
     for name, _, _, (begin, stop) in tensors:
@@ -409,45 +539,107 @@ def _check_tensors(header: dict, buffer_size: int, path: str) -> list:
     return tensors
 
 
+def _check_tensor_entry(name: str, info, path: str) -> tuple:
+    """(dtype, shape, offsets) of one header entry, each field checked for its JSON type
+    before its value is used (a list where a string belongs must not reach a set lookup)."""
+    label = _cut(name)  # a JSON key: any length
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        raise _damaged(path, f"tensor {label}: expected exactly the keys 'dtype', 'shape' "
+                             f"and 'data_offsets' (a JSON object), got {_shown(info)}")
+    dtype_name, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype_name, str):
+        raise _damaged(path, f"tensor {label}: expected dtype to be a string such as 'F32', "
+                             f"got {_shown(dtype_name)}")
+    if dtype_name in _UNSUPPORTED_DTYPES:
+        raise ValueError(f"minidl.load: {path!r}: tensor {label} has dtype {dtype_name}, "
+                         f"which NumPy cannot represent")
+    if dtype_name not in _DTYPE_OF_NAME:
+        raise _damaged(path, f"tensor {label}: unknown dtype {_cut(dtype_name)} (expected "
+                             f"one of {', '.join(_DTYPE_OF_NAME)})")
+    if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
+        raise _damaged(path, f"tensor {label}: invalid shape: expected a list of integers "
+                             f">= 0, got {_shown(shape)}")
+    if not (isinstance(offsets, list) and len(offsets) == 2
+            and all(_is_count(n) for n in offsets) and offsets[0] <= offsets[1]):
+        raise _damaged(path, f"tensor {label}: invalid data_offsets: expected [begin, end], "
+                             f"integers with 0 <= begin <= end, got {_shown(offsets)}")
+    dtype = _DTYPE_OF_NAME[dtype_name]
+    expected = math.prod(shape) * dtype.itemsize
+    if offsets[1] - offsets[0] != expected:
+        raise _damaged(path, f"tensor {label}: dtype {dtype_name} and shape {_cut(shape)} "
+                             f"need {expected} bytes, but data_offsets {offsets} hold "
+                             f"{offsets[1] - offsets[0]}")
+    return dtype, tuple(shape), tuple(offsets)
+
+
 def _is_count(value) -> bool:
     return type(value) is int and value >= 0
+
+
+_TAGS = ("dict", "list", "tuple", "array", "scalar", "float")
 
 
 def _decode(node, arrays: dict, used: set, path: str):
     if node is None or type(node) in (bool, int, float, str):
         return node
     if not (isinstance(node, dict) and len(node) == 1):
-        raise _damaged(path, f"unexpected {type(node).__name__} in {_STRUCTURE}")
+        raise _damaged(path, f"expected a JSON scalar or a one-key object tag ({', '.join(_TAGS)}"
+                             f") in {_STRUCTURE}, got {_shown(node)}")
     ((tag, content),) = node.items()
     if tag in ("array", "scalar"):
-        if not isinstance(content, str) or content not in arrays or content in used:
-            raise _damaged(path, f"{_STRUCTURE} refers to tensor {content!r}, which is "
-                                 f"missing or referred to twice")
-        used.add(content)
-        array = arrays[content]
-        if tag == "array":
-            return array
-        if array.ndim != 0:
-            raise _damaged(path, f"scalar {content!r} has shape {array.shape}")
-        return array[()]
-    if tag == "float" and content in ("nan", "inf", "-inf"):
+        return _decode_array(tag, content, arrays, used, path)
+    if tag == "float":
+        if content not in ("nan", "inf", "-inf"):
+            raise _damaged(path, f"expected the 'float' tag of {_STRUCTURE} to hold 'nan', "
+                                 f"'inf' or '-inf', got {_shown(content)}")
         return float(content)
-    if tag in ("list", "tuple") and isinstance(content, list):
-        items = [_decode(item, arrays, used, path) for item in content]
-        return items if tag == "list" else tuple(items)
-    if tag == "dict" and isinstance(content, list):
-        result = {}
-        for pair in content:
-            if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in (str, int)):
-                raise _damaged(path, f"invalid dict entry {pair!r} in {_STRUCTURE}")
-            result[pair[0]] = _decode(pair[1], arrays, used, path)
-        return result
-    raise _damaged(path, f"unknown node {tag!r} in {_STRUCTURE}")
+    if tag not in _TAGS:
+        raise _damaged(path, f"unknown tag {tag!r} in {_STRUCTURE} (expected one of "
+                             f"{', '.join(_TAGS)})")
+    if not isinstance(content, list):
+        raise _damaged(path, f"expected the {tag!r} tag of {_STRUCTURE} to hold a list, got "
+                             f"{_shown(content)}")
+    if tag == "dict":
+        return _decode_dict(content, arrays, used, path)
+    items = [_decode(item, arrays, used, path) for item in content]
+    return items if tag == "list" else tuple(items)
 
 
-def _load_npz(path: str) -> dict:
+def _decode_array(tag: str, name, arrays: dict, used: set, path: str):
+    if not isinstance(name, str):
+        raise _damaged(path, f"expected the {tag!r} tag of {_STRUCTURE} to hold a tensor name "
+                             f"(a string), got {_shown(name)}")
+    if name not in arrays or name in used:
+        raise _damaged(path, f"{_STRUCTURE} refers to tensor {name!r}, which is missing or "
+                             f"referred to twice")
+    used.add(name)
+    array = arrays[name]
+    if tag == "array":
+        return array
+    if array.ndim != 0:
+        raise _damaged(path, f"scalar {name!r} has shape {array.shape}, expected ()")
+    return array[()]
+
+
+def _decode_dict(pairs: list, arrays: dict, used: set, path: str) -> dict:
+    result = {}
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and type(pair[0]) in (str, int)):
+            raise _damaged(path, f"expected each entry of a 'dict' tag in {_STRUCTURE} to be "
+                                 f"[key, value] with a string or integer key, got "
+                                 f"{_shown(pair)}")
+        key, value = pair
+        if key in result:  # save writes each key once; a second would silently replace it
+            raise _damaged(path, f"the key {key!r} appears twice in a dict of {_STRUCTURE}")
+        result[key] = _decode(value, arrays, used, path)
+    return result
+
+
+def _load_npz(file, path: str) -> dict:
+    """The arrays of the zip archive open in `file` (read from it, not reopened by name)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        file.seek(0)
+        with zipfile.ZipFile(file) as archive:
             members = archive.namelist()
         others = [name for name in members if not name.endswith(".npy")]
         if others:
@@ -457,7 +649,8 @@ def _load_npz(path: str) -> dict:
                     name.endswith(".pkl") for name in others) else "")
                 + "; it is refused because unpickling can run arbitrary code")
         result = {}
-        with np.load(path, allow_pickle=False) as archive:
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as archive:
             for name in archive.files:
                 try:
                     result[name] = archive[name]
@@ -469,8 +662,13 @@ def _load_npz(path: str) -> dict:
                                      f"array, stored as a pickle; it is refused because "
                                      f"unpickling can run arbitrary code") from None
         return result
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"minidl.load: {path!r} is a damaged zip/.npz archive ({error})") \
-            from None
+    except _DAMAGED_ZIP_ERRORS as error:
+        raise ValueError(f"minidl.load: {path!r} is a damaged zip/.npz archive "
+                         f"({type(error).__name__}: {error})") from None
+
+
+# What zipfile and its decompressors raise for damaged content (besides ValueError): a bad
+# deflate stream is a zlib.error, an unknown or encrypted method NotImplementedError or
+# RuntimeError, a bad xz stream an LZMAError, a bad bzip2 stream an OSError.
+_DAMAGED_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError,
+                       EOFError, OSError, NotImplementedError, RuntimeError)

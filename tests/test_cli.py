@@ -150,3 +150,38 @@ def test_console_script_is_installed():
         pytest.skip("the minidl console script is not installed next to this Python")
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == f"minidl {minidl.__version__}"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_evaluate_refuses_a_fifo_without_blocking(tmp_path):
+    """A FIFO with no writer: the command says what it is and exits 1 (the subprocess timeout
+    turns a regression, waiting forever, into a failure)."""
+    os.mkfifo(tmp_path / "checkpoint.safetensors")
+    result = run_module("evaluate", str(tmp_path / "checkpoint.safetensors"), timeout=180)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "is a FIFO (named pipe), not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"config": [1, 2]}, "does not say which model it holds"),
+    ({"config": "mlp-bn"}, "does not say which model it holds"),
+    ({"config": {"model": ["mlp-bn"]}}, "expected the config's 'model' to be a string, got list"),
+    ({"config": {"model": {"name": "mlp-bn"}}}, "expected the config's 'model' to be a string"),
+    ({"config": {"model": "mlp-bn", "dataset": 5}}, "config's 'dataset' to be a string"),
+    ({"config": {"model": "mlp-bn", "settings": {"data_dir": [1]}}},
+     "config's 'data_dir' to be a string"),
+    ({"config": {"model": "mlp-bn"}, "epoch": "one"}, "expected 'epoch' to be an integer"),
+    ({"config": {"model": "mlp-bn"}, "model": [1]}, "expected 'model' to be a dict, got list"),
+    ({"config": {"model": "mlp-bn"}, "model": {"1.weight": "w"}}, "does not fit the mlp-bn"),
+    ({"config": {"model": "mlp-bn"}, "version": [1]}, "version [1] is not supported"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_evaluate_a_malformed_checkpoint_is_one_error_line(tmp_path, capsys, changes, message):
+    minidl.manual_seed(0)
+    state = minidl.train.training_state(models.get_model("mlp-bn"), epoch=1)
+    state.update(changes)
+    minidl.save(state, tmp_path / "checkpoint.safetensors")
+    assert cli.main(["evaluate", str(tmp_path / "checkpoint.safetensors")]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("minidl evaluate: error: "), error
+    assert message in error, error

@@ -66,49 +66,92 @@ def restore_training_state(checkpoint, model, optimizer=None, scheduler=None,
     `checkpoint` is a path (read with `minidl.load`) or the dict `training_state` gave. The
     model, and each of the optimizer, scheduler, train_loader (its shuffling generator) and
     callbacks that is given, is loaded in place; minidl's generator is restored too. Raises
-    ValueError for a file that is not a training checkpoint or does not fit the model.
+    ValueError for a file that is not a training checkpoint, holds malformed state or does not
+    fit the model.
     """
     state = read_training_state(checkpoint)
     where = _describe(checkpoint)
-    model.load_state_dict(state["model"])
+    # what can be checked without changing anything is checked before anything is restored
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
-        if target is None:
-            continue
-        if state.get(name) is None:
+        if target is not None and state.get(name) is None:
             raise ValueError(f"restore_training_state: {where} holds no {name} state, but an "
                              f"{name} was given to restore")
-        target.load_state_dict(state[name])
-    generator = _loader_generator(train_loader)
-    if generator is not None and state.get("loader_rng") is not None:
-        generator.bit_generator.state = state["loader_rng"]
-    if state.get("rng") is not None:
-        _random.default_generator().bit_generator.state = state["rng"]
-    saved = state.get("callbacks") or {}
-    for key, callback in _keyed(callbacks):
-        if key in saved and hasattr(callback, "load_state_dict"):
-            callback.load_state_dict(saved[key])
+    generators = []  # (generator, the state to give it)
+    for generator, key in ((_loader_generator(train_loader), "loader_rng"),
+                           (_random.default_generator(), "rng")):
+        if generator is not None and state.get(key) is not None:
+            _check_generator_state(generator, state[key], where, key)
+            generators.append((generator, state[key]))
     history = History()
     if state.get("history") is not None:
         history.load_state_dict(state["history"])
+
+    model.load_state_dict(state["model"])
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is not None:
+            target.load_state_dict(state[name])
+    for generator, saved in generators:
+        generator.bit_generator.state = saved
+    saved = state.get("callbacks") or {}
+    for key, callback in _keyed(callbacks):
+        if key in saved and hasattr(callback, "load_state_dict"):
+            _restore_callback(callback, key, saved[key], where)
     return int(state["epoch"]), history
 
 
+# the JSON-like type of each part of a training state; None (not saved) is allowed for all
+# but the model, and `config` is whatever the caller chose
+_PART_TYPES = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": dict,
+               "loader_rng": dict, "history": dict, "callbacks": dict}
+
+
 def read_training_state(checkpoint) -> dict:
-    """The checkpoint as a dict (loading it if it is a path), checked to be a training state."""
+    """The checkpoint as a dict (loading it if it is a path), checked to be a training state:
+    its format and version, and the type of each part (ValueError naming the part)."""
     if isinstance(checkpoint, (str, os.PathLike)):
         state = load(checkpoint)
     else:
         state = checkpoint
+    where = _describe(checkpoint)
     if not (isinstance(state, dict) and state.get("format") == FORMAT):
-        raise ValueError(f"{_describe(checkpoint)} is not a training checkpoint (one written by "
+        raise ValueError(f"{where} is not a training checkpoint (one written by "
                          f"minidl.train.Checkpoint, training_state or `minidl train`)")
     if state.get("version") != VERSION:
-        raise ValueError(f"{_describe(checkpoint)}: training checkpoint version "
-                         f"{state.get('version')!r} is not supported (expected {VERSION})")
+        raise ValueError(f"{where}: training checkpoint version {state.get('version')!r} is "
+                         f"not supported (expected {VERSION})")
     for key in ("epoch", "model"):
         if key not in state:
-            raise ValueError(f"{_describe(checkpoint)}: the training checkpoint has no {key!r}")
+            raise ValueError(f"{where}: the training checkpoint has no {key!r}")
+    epoch = state["epoch"]
+    if not isinstance(epoch, (int, np.integer)) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError(f"{where}: expected 'epoch' to be an integer >= 0, got {epoch!r}")
+    for key, expected in _PART_TYPES.items():
+        value = state.get(key)
+        if not isinstance(value, expected) and (value is not None or key == "model"):
+            raise ValueError(f"{where}: expected {key!r} to be a {expected.__name__}"
+                             + (" or None" if key != "model" else "")
+                             + f", got {type(value).__name__}")
     return state
+
+
+def _check_generator_state(generator: np.random.Generator, saved, where: str,
+                           key: str) -> None:
+    """Try `saved` on a scratch bit generator of the same kind, so that a malformed state
+    fails before anything is restored."""
+    kind = type(generator.bit_generator)
+    try:
+        kind().state = saved
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {key!r} is not a valid {kind.__name__} state "
+                         f"({error!r})") from None
+
+
+def _restore_callback(callback, key: str, saved, where: str) -> None:
+    try:
+        callback.load_state_dict(saved)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ValueError(f"{where}: the saved state of callback {key} is malformed "
+                         f"({error!r})") from None
 
 
 def callback_states(callbacks) -> dict:
