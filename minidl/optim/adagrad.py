@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _checks
 from ..backend import kernel
-from .optimizer import Optimizer
+from .optimizer import ARRAY, COUNT, Optimizer
 
 
 class Adagrad(Optimizer):
@@ -18,6 +18,8 @@ class Adagrad(Optimizer):
         params: model.parameters() or parameter-group dicts.
         lr (1e-2), lr_decay (0), weight_decay (0), initial_accumulator_value (0), eps (1e-10).
     """
+
+    _state_kinds = {"step": COUNT, "sum": ARRAY}
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
@@ -34,8 +36,8 @@ class Adagrad(Optimizer):
         """Update every parameter that has a gradient; returns closure() if one is given."""
         loss = closure() if closure is not None else None
         adagrad_step = kernel("adagrad_step")
-        for group in self.param_groups:
-            for param, grad in self._params_with_grad(group):
+        for group, params_and_grads in self._checked_step_inputs():
+            for param, grad in params_and_grads:
                 state = self.state[param]
                 if not state:
                     state["step"] = 0

@@ -5,7 +5,10 @@ import numpy as np
 
 from .. import _checks
 from ..backend import kernel
-from .optimizer import Optimizer
+from .optimizer import ARRAY, COUNT, Optimizer
+
+_MOMENTS = frozenset({"step", "exp_avg", "exp_avg_sq"})
+_MOMENTS_AMSGRAD = _MOMENTS | {"max_exp_avg_sq"}
 
 
 class Adam(Optimizer):
@@ -24,6 +27,7 @@ class Adam(Optimizer):
     """
 
     _decoupled_weight_decay = False
+    _state_kinds = {"step": COUNT, "exp_avg": ARRAY, "exp_avg_sq": ARRAY, "max_exp_avg_sq": ARRAY}
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
@@ -45,13 +49,18 @@ class Adam(Optimizer):
             raise TypeError(f"{name}: expected amsgrad to be True or False, got "
                             f"{group['amsgrad']!r}")
 
+    def _required_state(self, group: dict) -> frozenset:
+        # the running maximum exists only with amsgrad (and must, once the state does: the
+        # kernel would otherwise update the maximum in exp_avg_sq itself)
+        return _MOMENTS_AMSGRAD if group["amsgrad"] else _MOMENTS
+
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns closure() if one is given."""
         loss = closure() if closure is not None else None
         adam_step = kernel("adam_step")
-        for group in self.param_groups:
+        for group, params_and_grads in self._checked_step_inputs():
             beta1, beta2 = group["betas"]
-            for param, grad in self._params_with_grad(group):
+            for param, grad in params_and_grads:
                 state = self.state[param]
                 if not state:
                     state["step"] = 0

@@ -7,11 +7,95 @@ optimizer compose as they do in PyTorch.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 
+import numpy as np
+
 from .. import _checks
 from .optimizer import Optimizer
+
+
+# ----- checks of a loaded state: check(value, where, number of parameter groups) -> value -----
+def _count(value, where: str, groups: int = 0) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}: expected an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _positive_int(value, where: str, groups: int = 0) -> int:
+    return _checks.check_positive_int(value, where, "the value")
+
+
+def _non_negative(value, where: str, groups: int = 0):
+    return _checks.check_number(value, where, "the value", low=0)
+
+
+def _number(value, where: str, groups: int = 0):
+    return _checks.check_number(value, where, "the value")  # any, inf included; not NaN
+
+
+def _fraction(value, where: str, groups: int = 0):
+    """A number in [0, 1) (ReduceLROnPlateau's factor)."""
+    if _checks.check_number(value, where, "the value", low=0) >= 1:
+        raise ValueError(f"{where}: expected a number in [0, 1), got {value}")
+    return value
+
+
+def _rates(value, where: str, groups: int) -> list:
+    """One learning rate (a number >= 0) per parameter group."""
+    if not isinstance(value, (list, tuple)) or len(value) != groups:
+        raise ValueError(f"{where}: expected a list of {groups} rates (one per parameter "
+                         f"group), got {value!r}")
+    return [_non_negative(rate, where) for rate in value]
+
+
+def _milestones(value, where: str, groups: int = 0) -> Counter:
+    """{epoch: how many times it was given}, as MultiStepLR keeps them."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{where}: expected a dict of milestones, got {type(value).__name__}")
+    return Counter({_checks.check_positive_int(epoch, where, "each milestone"):
+                    _checks.check_positive_int(times, where, "each milestone's count")
+                    for epoch, times in value.items()})
+
+
+def _one_of(*choices):
+    def check(value, where: str, groups: int = 0):
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"{where}: expected one of {choices}, got {value!r}")
+        return value
+    return check
+
+
+def _state_of(scheduler) -> dict:
+    """The scheduler's attributes but its optimizer, copied (training on does not change it)."""
+    return {key: copy.deepcopy(value) for key, value in scheduler.__dict__.items()
+            if key != "optimizer"}
+
+
+def _load_checked(scheduler, state_dict) -> None:
+    """Set the attributes in state_dict (what `_state_of` gave) once all of them are checked:
+    the same keys as the scheduler's own state, each value by `_state_checks`."""
+    where = f"{type(scheduler).__name__}.load_state_dict"
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"{where}: expected a dict (from state_dict()), got "
+                        f"{type(state_dict).__name__}")
+    own_keys = set(_state_of(scheduler))
+    missing = sorted(own_keys - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - own_keys, key=repr)
+    if missing or unexpected:
+        problems = [f"{what} keys {keys}" for what, keys in
+                    (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise ValueError(f"{where}: not the state of a {type(scheduler).__name__}: "
+                         f"{', '.join(problems)}")
+    groups = len(scheduler.optimizer.param_groups)
+    loaded = {}
+    for key, value in state_dict.items():
+        value = copy.deepcopy(value)
+        check = scheduler._state_checks.get(key)  # None: a subclass's own attribute
+        loaded[key] = value if check is None else check(value, f"{where}: {key!r}", groups)
+    scheduler.__dict__.update(loaded)
 
 
 class LRScheduler:
@@ -51,15 +135,25 @@ class LRScheduler:
         """The learning rates set by the last step (one per parameter group)."""
         return list(self._last_lr)
 
+    # what each saved value must be, by attribute (subclasses add their settings)
+    _state_checks = {"base_lrs": _rates, "last_epoch": _count, "_step_count": _count,
+                     "_last_lr": _rates}
+
     def state_dict(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return _state_of(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+        """Load what `state_dict()` gave: every value is checked first, then all are applied
+        (after a ValueError or TypeError the scheduler is as it was)."""
+        _load_checked(self, state_dict)
 
 
 class StepLR(LRScheduler):
-    """Multiply the rate by gamma every step_size epochs: lr = initial_lr * gamma^(epoch // step_size)."""
+    """Multiply the rate by gamma every step_size epochs:
+    lr = initial_lr * gamma^(epoch // step_size)."""
+
+    _state_checks = {**LRScheduler._state_checks, "step_size": _positive_int,
+                     "gamma": _non_negative}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1):
@@ -75,6 +169,9 @@ class StepLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """Multiply the rate by gamma at each milestone epoch."""
+
+    _state_checks = {**LRScheduler._state_checks, "milestones": _milestones,
+                     "gamma": _non_negative}
 
     def __init__(self, optimizer: Optimizer, milestones, gamma: float = 0.1,
                  last_epoch: int = -1):
@@ -95,6 +192,8 @@ class MultiStepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """Multiply the rate by gamma every epoch."""
 
+    _state_checks = {**LRScheduler._state_checks, "gamma": _non_negative}
+
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
         self.gamma = _checks.check_number(gamma, "ExponentialLR", "gamma", low=0)
         super().__init__(optimizer, last_epoch)
@@ -112,6 +211,9 @@ class CosineAnnealingLR(LRScheduler):
 
     computed recursively, as PyTorch does, so that it composes with other schedulers.
     """
+
+    _state_checks = {**LRScheduler._state_checks, "T_max": _positive_int,
+                     "eta_min": _non_negative}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1):
@@ -141,6 +243,13 @@ class ReduceLROnPlateau:
     (mode='max'). Improvement means better than the best by more than `threshold`
     (relative, threshold_mode='rel', or absolute, 'abs').
     """
+
+    _state_checks = {
+        "mode": _one_of("min", "max"), "factor": _fraction, "patience": _count,
+        "threshold": _non_negative, "threshold_mode": _one_of("rel", "abs"), "cooldown": _count,
+        "min_lrs": _rates, "eps": _non_negative, "best": _number, "num_bad_epochs": _count,
+        "cooldown_counter": _count, "last_epoch": _count, "_last_lr": _rates,
+    }
 
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
@@ -209,7 +318,8 @@ class ReduceLROnPlateau:
         return list(self._last_lr)
 
     def state_dict(self) -> dict:
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return _state_of(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+        """As LRScheduler.load_state_dict: everything checked, then applied."""
+        _load_checked(self, state_dict)

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _checks
 from ..backend import kernel
-from .optimizer import Optimizer
+from .optimizer import ARRAY, Optimizer
 
 
 class SGD(Optimizer):
@@ -31,6 +31,8 @@ class SGD(Optimizer):
         >>> optimizer.zero_grad(); loss.backward(); optimizer.step()
     """
 
+    _state_kinds = {"momentum_buffer": ARRAY}  # only with momentum != 0
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -51,12 +53,12 @@ class SGD(Optimizer):
         """Update every parameter that has a gradient; returns closure() if one is given."""
         loss = closure() if closure is not None else None
         sgd_step = kernel("sgd_step")
-        for group in self.param_groups:
+        for group, params_and_grads in self._checked_step_inputs():
             # read once per group, not once per parameter (the loop body runs 8-14 times per
             # step for the MNIST MLPs, where every Python operation shows)
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for param, grad in self._params_with_grad(group):
+            for param, grad in params_and_grads:
                 state = self.state[param]
                 first_step = "momentum_buffer" not in state
                 if momentum != 0 and first_step:
