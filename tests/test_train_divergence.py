@@ -124,6 +124,7 @@ def test_nan_batch_leaves_model_buffers_and_optimizer_bitwise_unchanged(digits, 
     assert caught.value.bad_input and caught.value.reason == "the loss is nan"
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NumPy kernels
 def test_the_message_says_what_state_is_kept_and_where_to_go_back(digits, tmp_path):
     """NaN at step 1 of epoch 2, after epoch 1 wrote a checkpoint."""
     good = as_tensors(batches_of(digits, 2))
