@@ -76,9 +76,12 @@ def _set_numpy_blas_threads(n: int) -> None:
             continue
 
 
+_FORKED_NOTE = " (forked from a process using it: parallel kernels run serially here)"
+
+
 def show_config(file=None) -> None:
-    """Print versions, threads, threading layer, kernel set, kernel cache location and the
-    allocator setting."""
+    """Print versions, threads, threading layer, kernel set, the kernel cache (where, and
+    whether writable, read-only or off) and the allocator setting."""
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet: report what Numba will choose from
@@ -91,8 +94,8 @@ def show_config(file=None) -> None:
         f"kernel set: {current_kernels()} (MINIDL_KERNELS or minidl.use_kernels)",
         f"threads: {get_num_threads()} of {numba.config.NUMBA_NUM_THREADS} in Numba's pool; "
         f"{available_cpus()} CPUs available to this process",
-        f"threading layer: {layer}",
-        f"kernel cache: {numba.config.CACHE_DIR or 'beside the kernel sources (__pycache__)'}",
+        f"threading layer: {layer}{_FORKED_NOTE if kernels._config.FORKED_SERIAL else ''}",
+        f"kernel cache: {kernels._config.KERNEL_CACHE.describe()}",
         f"allocator: {allocator_setting()}",
     ]
     print("\n".join(lines), file=file or sys.stdout)

@@ -1,5 +1,5 @@
-"""use_kernels switches the whole framework; MINIDL_KERNELS sets the start; the kernel cache
-works where the package directory is read-only."""
+"""use_kernels switches the whole framework; MINIDL_KERNELS sets the start. (Where the kernel
+cache goes, read-only and damaged caches: tests/test_kernel_cache.py.)"""
 import os
 import subprocess
 import sys
@@ -60,14 +60,3 @@ def test_environment_variable_selects_the_kernel_set():
     assert result.stdout.strip() == "numpy", result.stderr
     result = run_python("import minidl", MINIDL_KERNELS="gpu")
     assert "MINIDL_KERNELS: expected one of ('numpy', 'numba'), got 'gpu'" in result.stderr
-
-
-def test_cache_directory_falls_back_when_the_package_is_read_only(tmp_path, monkeypatch):
-    from minidl.kernels import _config
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(_config.os, "access",
-                        lambda path, mode: not str(path).startswith(_config._HERE))
-    assert _config._writable_cache_dir() == str(tmp_path / "minidl" / "numba")
-    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/chosen")
-    assert _config._writable_cache_dir() is None  # the user's choice wins
