@@ -33,7 +33,7 @@ from . import divergence
 from .callbacks import Checkpoint
 from .checkpoint import restore_training_state
 from .divergence import (BufferSnapshot, DivergenceWarning, NotLearningWarning,
-                         TrainingDiverged)
+                         TrainingDiverged)  # noqa: F401 (TrainingDiverged: still importable here)
 from .history import History
 from .progress import make_progress
 
@@ -221,8 +221,8 @@ def _record_epoch(history: History, trained: _Epoch, explosion_factor: float | N
     if history.diverged is not None:
         lr = trained.record["lr"]
         lower = "" if lr is None else f" (e.g. to {lr / 10:.3g})"
-        warnings.warn(f"fit: {history.diverged}; the model is not usable. Try: lower the "
-                      f"learning rate{lower}", DivergenceWarning, stacklevel=3)
+        warnings.warn(f"fit: {history.diverged}. Try: lower the learning rate{lower}",
+                      DivergenceWarning, stacklevel=3)
 
 
 def _judge_learning(history: History, classes: int | None) -> None:
