@@ -13,6 +13,14 @@ SGD follows PyTorch's torch/optim/sgd.py (_single_tensor_sgd, maximize=False) ex
 Hyperparameters are rounded to the parameter dtype first, as PyTorch does with `alpha`
 (1 - dampening is computed in Python double, then rounded), and the float arithmetic runs
 in the same order as PyTorch's.
+
+Like every kernel, these trust their caller and check nothing: param, grad and the state
+arrays (momentum_buffer, exp_avg, exp_avg_sq, max_exp_avg_sq, state_sum) must have one shape
+and one float dtype, and be C-contiguous (reshape(-1) must give views), param and the state
+writeable. The Numba loops index every array up to param.size, so a shorter gradient or
+buffer would be read and written out of bounds. minidl.optim's Optimizer checks all of it for
+the whole step before the first kernel runs (Optimizer._checked_step_inputs), and
+load_state_dict checks loaded state the same way.
 """
 from __future__ import annotations
 
@@ -197,7 +205,8 @@ def _adam_step_parallel(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, weight
 
 def adam_step_numba(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                     weight_decay, decoupled_weight_decay, amsgrad, step):
-    """One Adam/AdamW step as a Numba kernel, in place; same signature as the reference."""
+    """One Adam/AdamW step as a Numba kernel, in place; same signature as the reference.
+    The caller passes checked arrays (see the module documentation)."""
     scalar = param.dtype.type
     flat_param = param.reshape(-1)
     flat_max = max_exp_avg_sq.reshape(-1) if amsgrad else flat_param  # untouched otherwise
@@ -249,7 +258,8 @@ def _adagrad_step_parallel(param, grad, state_sum, clr, weight_decay, eps, threa
 
 
 def adagrad_step_numba(param, grad, state_sum, clr, weight_decay, eps):
-    """One Adagrad step as a Numba kernel, in place; same signature as the reference."""
+    """One Adagrad step as a Numba kernel, in place; same signature as the reference.
+    The caller passes checked arrays (see the module documentation)."""
     scalar = param.dtype.type
     args = (param.reshape(-1), grad.reshape(-1), state_sum.reshape(-1), scalar(clr),
             scalar(weight_decay), scalar(eps))
