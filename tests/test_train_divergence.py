@@ -162,6 +162,34 @@ def test_the_message_says_what_state_is_kept_and_where_to_go_back(digits, tmp_pa
                                               for key, value in saved.items()}, "model")
 
 
+class NaNGradient(minidl.autograd.Function):
+    """The identity forward, a NaN gradient backward: a finite loss with a NaN gradient."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, grad_output):
+        return (np.full_like(grad_output, np.nan),)
+
+
+def test_a_nan_gradient_with_a_finite_loss_also_leaves_the_buffers_unchanged(digits):
+    batches = as_tensors(batches_of(digits, 2))
+    model = bn_mlp()
+    optimizer = OPTIMIZERS["adam"](model.parameters())
+    fit(model, nn.CrossEntropyLoss(), optimizer, batches[:1], 1, progress="none")
+    before_model, before_optimizer = model_state(model), copy_state(optimizer.state_dict())
+
+    def loss_with_nan_gradient(outputs, targets):
+        return nn.CrossEntropyLoss()(NaNGradient.apply(outputs), targets)
+
+    with pytest.raises(TrainingDiverged) as caught:
+        fit(model, loss_with_nan_gradient, optimizer, batches[1:], 1, progress="none")
+    assert_bitwise_equal(model_state(model), before_model, "model")
+    assert_bitwise_equal(copy_state(optimizer.state_dict()), before_optimizer, "optimizer")
+    assert caught.value.reason.startswith("the gradient of 1.weight is not finite (loss ")
+    assert "this step was undone" in str(caught.value)
+
+
 def test_an_exception_in_the_step_also_undoes_the_buffer_updates(digits):
     batches = as_tensors(batches_of(digits, 2))
     model = bn_mlp()
