@@ -20,7 +20,7 @@ from minidl import cli, nn
 from minidl.data import MNIST, ArrayDataset, DataLoader, transforms
 from minidl.train import (Checkpoint, DivergenceWarning, History, NotLearningWarning,
                           TrainingDiverged, fit)
-from minidl.train.divergence import (EXPLOSION_WINDOW, NOT_LEARNING_MIN_STEPS,
+from minidl.train.divergence import (EXPLOSION_WINDOW, NOT_LEARNING_MIN_STEPS, BufferSnapshot,
                                      find_chance_accuracy, find_loss_explosion, start_loss)
 
 # the JIT-disabled CI run interprets Numba kernels as Python: use the NumPy references there
@@ -208,6 +208,24 @@ def test_an_exception_in_the_step_also_undoes_the_buffer_updates(digits):
         fit(model, loss_that_fails_the_second_time, optimizer, batches[1:], 1,
             progress="none")
     assert_bitwise_equal(model_state(model), before, "model")
+
+
+def test_buffer_snapshot_follows_a_buffer_whose_array_was_replaced():
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    snapshot = BufferSnapshot(model)
+    model[1].running_mean.data = np.arange(4, dtype=np.float32)  # replaced, not updated
+    snapshot.take()
+    replaced = model[1].running_mean.data
+    model(minidl.tensor(np.ones((5, 3), dtype=np.float32)))  # a training forward pass
+    model[1].running_var.data = np.zeros(4, dtype=np.float32)  # and replaced during the step
+    assert model[1].num_batches_tracked.data == 1
+    snapshot.restore()
+    assert model[1].running_mean.data is replaced
+    np.testing.assert_array_equal(replaced, np.arange(4, dtype=np.float32))
+    np.testing.assert_array_equal(model[1].running_var.data, np.ones(4, dtype=np.float32))
+    assert model[1].num_batches_tracked.data == 0 and snapshot.first_nonfinite() is None
+    model[1].running_var.data[2] = np.inf
+    assert snapshot.first_nonfinite() == "1.running_var"
 
 
 def test_a_running_variance_that_overflows_with_a_finite_loss_is_a_divergence():
