@@ -89,3 +89,67 @@ def check_pair(value, where: str, name: str, minimum: int = 0) -> tuple[int, int
     if min(pair) < minimum:
         raise ValueError(f"{where}: expected {name} >= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
+
+
+def check_layer_dtype(dtype, where: str) -> np.dtype:
+    """A layer's `dtype=` argument: float32 or float64 in any NumPy spelling (np.float32,
+    'float32', np.dtype('float64'), ...), returned as NumPy's canonical dtype object (the one
+    `is_plain_tensor` compares by identity). Anything else is a TypeError: float16 and
+    longdouble would otherwise be stored as float32 parameters without a word, and None is
+    NumPy's spelling of float64 by default, not a choice."""
+    try:
+        resolved = None if dtype is None else np.dtype(dtype)
+    except (TypeError, ValueError):  # not a dtype at all
+        resolved = None
+    if resolved is not None and resolved in FLOAT_DTYPES and resolved.isnative:
+        return FLOAT32 if resolved == FLOAT32 else FLOAT64
+    if resolved is None:
+        got = repr(dtype)
+    elif not resolved.isnative:
+        got = f"{resolved.name} in non-native byte order ({resolved.str!r})"
+    else:
+        got = resolved.name
+    raise TypeError(f"{where}: expected float32 or float64, got {got}")
+
+
+def is_plain_array(array, shape: tuple, dtype: np.dtype) -> bool:
+    """The common case for a layer's own parameter or buffer array, checked cheaply (attribute
+    comparisons, no copies): a NumPy ndarray of `shape` and of `dtype` (compared by identity,
+    as in is_plain_tensor). False means "run check_state_array", which raises naming the
+    array or accepts an unusual but valid one. Layers call this once per step for each of
+    their arrays, because `.data` is the user's to replace: a bias shorter than the layer's
+    outputs would make a kernel read past its end."""
+    return array.__class__ is np.ndarray and array.dtype is dtype and array.shape == shape
+
+
+def is_writable_in_place(array: np.ndarray) -> bool:
+    """Whether `array` can be updated in place as one block: writeable and C-contiguous."""
+    flags = array.flags
+    return flags.writeable and flags.c_contiguous
+
+
+def check_state_array(tensor: Tensor, shape: tuple, dtype, where: str, name: str,
+                      updated_in_place: bool = False, dtype_of: str = "weight") -> None:
+    """A parameter or buffer that reaches a kernel: its `.data` must be a NumPy array of
+    `shape` and `dtype` (None: float32 or float64; else the dtype of the array `dtype_of`),
+    and, if the layer updates it in place (running statistics), writeable and C-contiguous.
+    Raises naming `name` otherwise."""
+    array = tensor.data
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{where}: expected {name}.data to be a NumPy array, got "
+                        f"{type(array).__name__}")
+    if dtype is None and array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}: expected {name} of dtype float32 or float64, got "
+                        f"{array.dtype}")
+    if dtype is not None and array.dtype != dtype:
+        raise TypeError(f"{where}: expected {name} of dtype {np.dtype(dtype)} (the dtype of "
+                        f"{dtype_of}), got {array.dtype}; nothing is cast silently: convert "
+                        f"the whole layer with .float() or .double()")
+    if array.shape != tuple(shape):
+        raise ValueError(f"{where}: expected {name} of shape {tuple(shape)}, got "
+                         f"{array.shape}")
+    if updated_in_place and not is_writable_in_place(array):
+        problem = "read-only" if not array.flags.writeable else "not C-contiguous"
+        raise ValueError(f"{where}: {name} is updated in place, so its array must be "
+                         f"writeable and C-contiguous, got one that is {problem}; assign a "
+                         f"copy: {name}.data = np.array({name}.data)")

@@ -17,6 +17,7 @@ Random transforms draw from minidl's generator (`minidl.random.default_generator
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -182,4 +183,7 @@ class Flatten(Transform):
 
     def __call__(self, images):
         images = _check_images("Flatten", images)
-        return images.reshape(len(images), -1) if images.ndim == 4 else images.reshape(-1)
+        # the length is given, not -1: NumPy cannot infer it for an empty batch
+        if images.ndim == 4:
+            return images.reshape(len(images), math.prod(images.shape[1:]))
+        return images.reshape(images.size)

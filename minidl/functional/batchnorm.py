@@ -7,12 +7,15 @@ Evaluation: normalise with the running statistics, which are constants for the g
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _checks
 from ..autograd import Function
 from ..backend import kernel
 from ..tensor import Tensor
+from ._empty import collapse_to, kernel_for
 from .activations import relu
 
 
@@ -20,7 +23,7 @@ class BatchNormTrain(Function):
     """Batch statistics: the gradient flows through the mean and variance too."""
 
     def forward(self, x, weight, bias, eps, fuse_relu=False):
-        x3d = x.reshape(x.shape[0], x.shape[1], -1)  # (N, C, L) view
+        x3d = collapse_to(x, 2)  # (N, C, L) view
         name = "batch_norm_relu_forward_train" if fuse_relu else "batch_norm_forward_train"
         y, mean, invstd, var = kernel(name)(x3d, weight, bias, eps)
         # backward needs x, the statistics and the affine parameters (bias only to recompute
@@ -46,14 +49,16 @@ class BatchNormEval(Function):
     """Running statistics: constants, so only the affine transform is differentiated."""
 
     def forward(self, x, weight, bias, mean, var, eps):
-        x3d = x.reshape(x.shape[0], x.shape[1], -1)
+        x3d = collapse_to(x, 2)
         self.x3d, self.mean, self.weight, self.input_shape = x3d, mean, weight, x.shape
         self.invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
-        return kernel("batch_norm_forward_eval")(x3d, mean, var, weight, bias, eps).reshape(x.shape)
+        self.empty = x3d.size == 0  # the NumPy reference: an empty output, sums of 0
+        y = kernel_for("batch_norm_forward_eval", self.empty)(x3d, mean, var, weight, bias, eps)
+        return y.reshape(x.shape)
 
     def backward(self, grad_output):
         g3d = grad_output.reshape(self.x3d.shape)
-        grad_input, grad_weight, grad_bias = kernel("batch_norm_backward_eval")(
+        grad_input, grad_weight, grad_bias = kernel_for("batch_norm_backward_eval", self.empty)(
             g3d, self.x3d, self.mean, self.invstd, self.weight)
         return grad_input.reshape(self.input_shape), grad_weight, grad_bias, None, None, None
 
@@ -96,16 +101,18 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     for name, tensor in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                          ("running_var", running_var)):
         if tensor is not None:
-            _checks.check_float_tensor(tensor, where, name)
-            _checks.check_shape(tensor, (channels,), where, name)
-            _checks.check_same_dtype(input, tensor, where)
+            # the running statistics of a training call are updated in place
+            _checks.check_tensor(tensor, where, name)
+            _checks.check_state_array(tensor, (channels,), input.dtype, where, name,
+                                      updated_in_place=training and name.startswith("running"),
+                                      dtype_of="the input")
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{where}: running_mean and running_var must both be given or both be "
                          f"None")
     if not training and running_mean is None:
         raise ValueError(f"{where}: evaluation mode (training=False) needs running_mean and "
                          f"running_var")
-    if training and input.data.size <= channels:
+    if training and values_per_channel(input.shape) == 1:
         raise ValueError(f"{where}: expected more than 1 value per channel when training, got "
                          f"input of shape {input.shape}")
     if training and running_mean is not None:
@@ -122,6 +129,8 @@ def run_batch_norm(input, running_mean, running_var, weight, bias, training, mom
         weight = Tensor._wrap(np.ones(channels, dtype=input.dtype))
     if bias is None:
         bias = Tensor._wrap(np.zeros(channels, dtype=input.dtype))
+    if input.data.size == 0:
+        return _batch_norm_of_nothing(input, weight, bias, eps)
     if not training:
         output = BatchNormEval.apply(input, weight, bias, running_mean.data, running_var.data,
                                      eps)
@@ -131,6 +140,23 @@ def run_batch_norm(input, running_mean, running_var, weight, bias, training, mom
         _update_running_stats(node.batch_mean, node.batch_var, running_mean.data,
                               running_var.data, momentum, input.data.size // channels)
     return output
+
+
+def values_per_channel(shape: tuple) -> int:
+    """N * L for an input (N, C, ...): the count each channel's batch statistics are over."""
+    return shape[0] * math.prod(shape[2:])
+
+
+def _batch_norm_of_nothing(input, weight, bias, eps):
+    """An empty input (N, C or a spatial size 0), in either mode: an empty output, zero
+    gradients for weight and bias (sums over nothing) and the running statistics untouched;
+    PyTorch 2.13 does the same (checked by hand; it still counts the batch in
+    num_batches_tracked, as the layers here do). Batch statistics of nothing would be NaN, so
+    the affine transform runs with placeholder statistics; no element reads them."""
+    channels = input.shape[1]
+    placeholder_mean = np.zeros(channels, dtype=input.dtype)
+    placeholder_var = np.ones(channels, dtype=input.dtype)
+    return BatchNormEval.apply(input, weight, bias, placeholder_mean, placeholder_var, eps)
 
 
 def _update_running_stats(batch_mean, batch_var, running_mean, running_var, momentum, count):

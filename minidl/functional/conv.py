@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .. import _checks
 from ..autograd import Function
-from ..backend import kernel
 from ..tensor import Tensor
+from ._empty import kernel_for
 
 
 class Conv2dFunction(Function):
@@ -14,12 +14,17 @@ class Conv2dFunction(Function):
         # backward needs x (for grad_weight), weight (for grad_input) and the geometry
         self.x, self.weight, self.has_bias = x, weight, bias is not None
         self.geometry = (stride, padding, dilation, groups)
-        return kernel("conv2d_forward")(x, weight, bias, stride, padding, dilation, groups)
+        # An empty batch goes to the NumPy reference: the Numba kernel allocates its im2col
+        # scratch for a whole image before looking at the batch size (see _empty).
+        self.empty = x.size == 0
+        return kernel_for("conv2d_forward", self.empty)(x, weight, bias, stride, padding,
+                                                         dilation, groups)
 
     def backward(self, grad_output):
         needs_x, needs_w, needs_b = self.needs_input_grad[:3]
-        grads = kernel("conv2d_backward")(grad_output, self.x, self.weight, *self.geometry,
-                                          needs_x, needs_w, self.has_bias and needs_b)
+        grads = kernel_for("conv2d_backward", self.empty)(
+            grad_output, self.x, self.weight, *self.geometry, needs_x, needs_w,
+            self.has_bias and needs_b)
         return (*grads, None, None, None, None)
 
 
@@ -51,6 +56,11 @@ def conv2d_in(where: str, input, weight, bias, stride, padding, dilation, groups
         raise ValueError(f"{where}: expected weight of shape (C_out, C_in/groups, kh, kw), got "
                          f"{weight.shape}")
     out_channels, in_per_group, kh, kw = weight.shape
+    if min(weight.shape) == 0:
+        # PyTorch 2.13 refuses 0 output channels and a 0 kernel side, and for 0 input channels
+        # returns an output with 0 channels (its shape rule says C_out): all refused here
+        raise ValueError(f"{where}: expected weight of shape (C_out, C_in/groups, kh, kw) with "
+                         f"every size at least 1, got {weight.shape}")
     if out_channels % groups:
         raise ValueError(f"{where}: groups={groups} must divide the {out_channels} output "
                          f"channels")
@@ -64,6 +74,9 @@ def conv2d_in(where: str, input, weight, bias, stride, padding, dilation, groups
         _checks.check_shape(bias, (out_channels,), where, "bias")
         _checks.check_same_dtype(bias, weight, where, "bias")
     height, width = input.shape[2:]
+    if height == 0 or width == 0:  # as PyTorch: only the batch may be empty
+        raise ValueError(f"{where}: expected input with a height and width of at least 1 (an "
+                         f"empty batch is fine), got {input.shape}")
     out_h = conv_output_size(height, kh, stride[0], padding[0], dilation[0])
     out_w = conv_output_size(width, kw, stride[1], padding[1], dilation[1])
     if out_h < 1 or out_w < 1:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .. import _checks
 from ..autograd import Function
-from ..backend import kernel
 from ..tensor import Tensor
+from ._empty import kernel_for, rows_of
 
 
 class LinearFunction(Function):
@@ -14,15 +14,17 @@ class LinearFunction(Function):
         # backward needs x (for grad_weight) and weight (for grad_input); the (N, in) view of
         # x, since leading dimensions are folded into the batch
         self.input_shape = x.shape
-        x2d = x.reshape(-1, x.shape[-1])
+        x2d = rows_of(x)
         self.x2d, self.weight, self.has_bias = x2d, weight, bias is not None
-        y = kernel("linear_forward")(x2d, weight, bias)
+        # no rows, no input features or no output features: the NumPy reference (see _empty)
+        self.empty = x2d.size == 0 or weight.size == 0
+        y = kernel_for("linear_forward", self.empty)(x2d, weight, bias)
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, grad_output):
-        grad_output = grad_output.reshape(-1, grad_output.shape[-1])
+        grad_output = rows_of(grad_output)
         needs_x, needs_w, needs_b = self.needs_input_grad
-        grad_x, grad_w, grad_b = kernel("linear_backward")(
+        grad_x, grad_w, grad_b = kernel_for("linear_backward", self.empty)(
             grad_output, self.x2d, self.weight, needs_x, needs_w, self.has_bias and needs_b)
         if grad_x is not None:
             grad_x = grad_x.reshape(self.input_shape)

@@ -7,11 +7,12 @@ from .. import _checks
 from ..autograd import Function
 from ..backend import kernel
 from ..tensor import Tensor
+from ._empty import rows_of
 
 
 def _rows_along(x: np.ndarray, dim: int) -> np.ndarray:
     """A 2-D (rows, x.shape[dim]) array whose rows run along `dim` (the kernels' layout)."""
-    return np.moveaxis(x, dim, -1).reshape(-1, x.shape[dim])
+    return rows_of(np.moveaxis(x, dim, -1))
 
 
 def _from_rows(rows: np.ndarray, shape: tuple, dim: int) -> np.ndarray:
@@ -22,11 +23,15 @@ def _from_rows(rows: np.ndarray, shape: tuple, dim: int) -> np.ndarray:
 class SoftmaxFunction(Function):
     def forward(self, x, dim, log):
         self.dim, self.log, self.shape = dim, log, x.shape
+        if x.size == 0:  # nothing to normalise; a row's maximum would be a maximum of nothing
+            return np.empty_like(x)
         name = "log_softmax_forward" if log else "softmax_forward"
         self.y = kernel(name)(_rows_along(x, dim))  # both backward formulas need only y
         return _from_rows(self.y, x.shape, dim)
 
     def backward(self, grad_output):
+        if grad_output.size == 0:
+            return np.empty_like(grad_output), None, None
         name = "log_softmax_backward" if self.log else "softmax_backward"
         grad = kernel(name)(_rows_along(grad_output, self.dim), self.y)
         return _from_rows(grad, self.shape, self.dim), None, None
@@ -55,28 +60,38 @@ def _softmax(input, dim, log, where):
 
 class CrossEntropyFunction(Function):
     def forward(self, logits, target, reduction):
+        self.reduction = reduction
+        if logits.size == 0:  # an empty batch (the classes are checked to be at least 1)
+            self.grad_logits = np.zeros_like(logits)
+            return _reduce(np.empty(0, dtype=logits.dtype), reduction)
         # one fused kernel gives each sample's loss and d(loss_i)/d(logits_i) = softmax - onehot
         losses, self.grad_logits = kernel("softmax_cross_entropy")(logits, target)
-        self.reduction = reduction
         return _reduce(losses, reduction)
 
     def backward(self, grad_output):
         if self.reduction == "none":
             scale = grad_output[:, None]
         elif self.reduction == "mean":
-            scale = grad_output / grad_output.dtype.type(len(self.grad_logits))
+            scale = _mean_scale(grad_output, len(self.grad_logits))
         else:
             scale = grad_output
         return self.grad_logits * scale, None, None
 
 
 def _reduce(values: np.ndarray, reduction: str) -> np.ndarray:
+    """values summed or averaged in float64; the mean of no values is NaN, as in PyTorch."""
     if reduction == "none":
         return values
     total = values.sum(dtype=np.float64)
     if reduction == "mean":
-        total /= values.size
+        total = total / values.size if values.size else np.nan
     return np.asarray(total, dtype=values.dtype)
+
+
+def _mean_scale(grad_output: np.ndarray, count: int) -> np.ndarray:
+    """d(mean)/d(value) times the upstream gradient: grad_output / count. For no values
+    there is nothing to scale (and no division by 0 to warn about)."""
+    return grad_output / grad_output.dtype.type(count) if count else grad_output
 
 
 def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -105,6 +120,9 @@ def _class_targets(target, input_shape, where) -> np.ndarray:
         raise TypeError(f"{where}: expected integer class indices as target, got dtype "
                         f"{array.dtype}")
     batch, classes = input_shape
+    if classes == 0 and batch:  # (an empty batch of 0 classes gives PyTorch's NaN mean)
+        raise ValueError(f"{where}: expected logits for at least one class, got input of "
+                         f"shape {input_shape}")
     if array.shape != (batch,):
         raise ValueError(f"{where}: expected target of shape ({batch},) for input of shape "
                          f"{input_shape}, got {array.shape}")
@@ -122,7 +140,7 @@ class MSEFunction(Function):
 
     def backward(self, grad_output):
         if self.reduction == "mean":
-            grad_output = grad_output / grad_output.dtype.type(self.input.size)
+            grad_output = _mean_scale(grad_output, self.input.size)
         upstream = np.broadcast_to(grad_output, self.input.shape)
         grad_input = kernel("squared_error_backward")(upstream, self.input, self.target)
         grad_target = -grad_input if self.needs_input_grad[1] else None

@@ -1,6 +1,8 @@
 """Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d over NCHW input."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _checks
 from ..autograd import Function
 from ..backend import kernel
@@ -8,13 +10,21 @@ from ..tensor import Tensor
 from .conv import conv_output_size
 
 
+# An empty batch is the only empty input the pooling functions take (_check_pool_input); it
+# never reaches a kernel: its output and gradient are empty arrays of the right shapes.
+
 class MaxPool2dFunction(Function):
     def forward(self, x, kernel_size, stride, padding):
-        y, self.indices = kernel("max_pool2d_forward")(x, kernel_size, stride, padding)
         self.input_shape = x.shape  # backward routes each gradient to its window's maximum
+        if x.size == 0:
+            self.indices = None
+            return _empty_output(x, kernel_size, stride, padding)
+        y, self.indices = kernel("max_pool2d_forward")(x, kernel_size, stride, padding)
         return y
 
     def backward(self, grad_output):
+        if grad_output.size == 0:
+            return np.zeros(self.input_shape, grad_output.dtype), None, None, None
         grad = kernel("max_pool2d_backward")(grad_output, self.indices, self.input_shape)
         return grad, None, None, None
 
@@ -23,9 +33,13 @@ class AvgPool2dFunction(Function):
     def forward(self, x, kernel_size, stride, padding, count_include_pad):
         self.input_shape = x.shape
         self.options = (kernel_size, stride, padding, count_include_pad)
+        if x.size == 0:
+            return _empty_output(x, kernel_size, stride, padding)
         return kernel("avg_pool2d_forward")(x, *self.options)
 
     def backward(self, grad_output):
+        if grad_output.size == 0:
+            return np.zeros(self.input_shape, grad_output.dtype), None, None, None, None
         grad = kernel("avg_pool2d_backward")(grad_output, self.input_shape, *self.options)
         return grad, None, None, None, None
 
@@ -33,17 +47,37 @@ class AvgPool2dFunction(Function):
 class AdaptiveAvgPool2dFunction(Function):
     def forward(self, x, output_size):
         self.input_shape = x.shape
+        if x.size == 0:
+            return np.empty(x.shape[:2] + tuple(output_size), dtype=x.dtype)
         return kernel("adaptive_avg_pool2d_forward")(x, output_size)
 
     def backward(self, grad_output):
+        if grad_output.size == 0:
+            return np.zeros(self.input_shape, grad_output.dtype), None
         return kernel("adaptive_avg_pool2d_backward")(grad_output, self.input_shape), None
+
+
+def _empty_output(x, kernel_size, stride, padding) -> np.ndarray:
+    """The (0, C, Ho, Wo) output of a window pooling of an empty batch x."""
+    out = [conv_output_size(size, k, s, p, 1)
+           for size, k, s, p in zip(x.shape[2:], kernel_size, stride, padding)]
+    return np.empty(x.shape[:2] + tuple(out), dtype=x.dtype)
+
+
+def _check_pool_input(input, where):
+    """NCHW float input with non-empty channels and planes (PyTorch 2.13 refuses empty ones
+    too, "optional 0 dim batch size"); the batch may be empty."""
+    _checks.check_float_tensor(input, where)
+    if input.ndim != 4:
+        raise ValueError(f"{where}: expected input of shape (N, C, H, W), got {input.shape}")
+    if min(input.shape[1:]) == 0:
+        raise ValueError(f"{where}: expected input (N, C, H, W) with C, H and W at least 1 (an "
+                         f"empty batch is fine), got {input.shape}")
 
 
 def _pool_arguments(input, kernel_size, stride, padding, where):
     """Validate NCHW float input and the window; return the (int, int) triples."""
-    _checks.check_float_tensor(input, where)
-    if input.ndim != 4:
-        raise ValueError(f"{where}: expected input of shape (N, C, H, W), got {input.shape}")
+    _check_pool_input(input, where)
     kernel_size = _checks.check_pair(kernel_size, where, "kernel_size", minimum=1)
     stride = kernel_size if stride is None else _checks.check_pair(stride, where, "stride", 1)
     padding = _checks.check_pair(padding, where, "padding", minimum=0)
@@ -89,9 +123,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
 
 
 def adaptive_avg_pool2d_in(where: str, input, output_size) -> Tensor:
-    _checks.check_float_tensor(input, where)
-    if input.ndim != 4:
-        raise ValueError(f"{where}: expected input of shape (N, C, H, W), got {input.shape}")
+    # (PyTorch 2.13 refuses an empty C, H or W too, except in its global-average shortcut
+    # for output_size 1, which returns NaN for an empty plane)
+    _check_pool_input(input, where)
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         output_size = tuple(input.shape[2 + i] if size is None else size
                             for i, size in enumerate(output_size))

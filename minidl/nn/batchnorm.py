@@ -14,11 +14,31 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..functional.batchnorm import run_batch_norm
+from ..functional.batchnorm import run_batch_norm, values_per_channel
 from ..tensor import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+
+_INT64 = np.dtype(np.int64)
+
+
+def _is_batch_counter(array) -> bool:
+    """num_batches_tracked's array as the layer counts in it: a writeable int64 scalar."""
+    return (array.__class__ is np.ndarray and array.dtype is _INT64 and array.shape == ()
+            and array.flags.writeable)
+
+
+def _check_batch_counter(tensor: Tensor, where: str) -> None:
+    array = tensor.data
+    if not (isinstance(array, np.ndarray) and array.dtype == _INT64 and array.shape == ()
+            and array.flags.writeable):
+        got = (f"{type(array).__name__}" if not isinstance(array, np.ndarray) else
+               f"{'a read-only' if not array.flags.writeable else 'an'} array of dtype "
+               f"{array.dtype} and shape {array.shape}")
+        raise ValueError(f"{where}: expected num_batches_tracked to hold a writeable int64 "
+                         f"scalar (shape ()), which training counts in, got {got}")
 
 
 class _BatchNorm(Module):
@@ -31,10 +51,12 @@ class _BatchNorm(Module):
         name = type(self).__name__
         self.num_features = _checks.check_positive_int(num_features, name, "num_features")
         self._name = f"{name}({num_features})"  # for error messages
+        dtype = _checks.check_layer_dtype(dtype, self._name)
         self.eps = _checks.check_number(eps, name, "eps", low=0, low_inclusive=False)
         if momentum is not None:
             _checks.check_number(momentum, name, "momentum", low=0, high=1)
         self.momentum, self.affine = momentum, affine
+        self._channel_shape = (self.num_features,)  # of every array of the state
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = Parameter(np.empty(num_features, dtype=dtype))
@@ -64,29 +86,6 @@ class _BatchNorm(Module):
             init.ones_(self.weight)
             init.zeros_(self.bias)
 
-    def _check_input(self, input: Tensor) -> None:
-        where = self._name
-        _checks.check_float_tensor(input, where)
-        if input.ndim not in self._expected_dims or input.shape[1] != self.num_features:
-            expected = self._shape_text.format(C=self.num_features)
-            raise ValueError(f"{where}: expected input of shape {expected}, got {input.shape}")
-        reference = self.weight if self.affine else self.running_mean
-        if reference is not None:
-            _checks.check_same_dtype(input, reference, where)
-        if self.training and input.data.size // self.num_features <= 1:
-            raise ValueError(f"{where}: expected more than 1 value per channel when training, "
-                             f"got input of shape {input.shape}; use a batch of at least 2 or "
-                             f"call .eval()")
-
-    def _is_plain_input(self, input, reference) -> bool:
-        """The common case, checked cheaply (see _checks.is_plain_tensor); False means "run
-        _check_input", which raises or accepts an unusual but valid input."""
-        if reference is None or not _checks.is_plain_tensor(input, reference.data.dtype):
-            return False
-        data = input.data
-        return (data.ndim in self._expected_dims and data.shape[1] == self.num_features
-                and (not self.training or data.size // self.num_features > 1))
-
     def forward(self, input: Tensor) -> Tensor:
         # Parameters and buffers straight from their tables: each `self.running_mean` would go
         # through Module.__getattr__ (0.6 us against 0.06 us), about 8 of them per call.
@@ -98,20 +97,89 @@ class _BatchNorm(Module):
         except KeyError:  # one was removed with `del`: the AttributeError, as before
             weight, bias, running_mean = self.weight, self.bias, self.running_mean
             running_var, num_batches_tracked = self.running_var, self.num_batches_tracked
-        if not self._is_plain_input(input, weight if self.affine else running_mean):
-            self._check_input(input)
+        state = (weight, bias, running_mean, running_var, num_batches_tracked)
+        if not self._is_plain_call(input, *state):
+            self._check_call(input, *state)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            num_batches_tracked.data += 1
+        if self.training and self.track_running_stats and num_batches_tracked is not None:
+            num_batches_tracked.data += 1  # (None: not counted, as in PyTorch)
             if self.momentum is None:  # cumulative moving average over all batches so far
                 factor = 1.0 / float(num_batches_tracked.data)
         use_batch_stats = self.training or running_mean is None
         keep_running = not self.training or self.track_running_stats
-        return run_batch_norm(  # the input is checked above, the layer's own state is trusted
+        return run_batch_norm(  # the input and every array of the state are checked above
             input,
             running_mean if keep_running else None,
             running_var if keep_running else None,
             weight, bias, use_batch_stats, factor, float(self.eps))
+
+    def _updates_running_stats(self) -> bool:
+        return self.training and self.track_running_stats
+
+    def _is_plain_call(self, input, weight, bias, running_mean, running_var,
+                       num_batches_tracked) -> bool:
+        """The common case, checked cheaply (see _checks.is_plain_tensor/is_plain_array); False
+        means "run _check_call", which raises or accepts an unusual but valid call.
+
+        Every array of the state is the user's to replace (`.data = ...`, a new buffer) and
+        reaches a kernel that indexes it by channel, so each is checked at every call: of
+        shape (C,) and of the input's dtype; the running statistics, when this call updates
+        them in place, writeable and C-contiguous, and the batch counter a writeable int64
+        scalar."""
+        if not isinstance(input, Tensor):
+            return False
+        data, shape = input.data, self._channel_shape
+        dtype = data.dtype
+        if not (_checks.is_plain_tensor(input, dtype) and data.ndim in self._expected_dims
+                and data.shape[1] == self.num_features
+                and (not self.training or data.size // self.num_features > 1)):
+            return False
+        for tensor in (weight, bias):
+            if tensor is not None and not _checks.is_plain_array(tensor.data, shape, dtype):
+                return False
+        if running_mean is None or running_var is None:
+            return running_mean is running_var  # both None: no running statistics
+        if not (_checks.is_plain_array(running_mean.data, shape, dtype)
+                and _checks.is_plain_array(running_var.data, shape, dtype)):
+            return False
+        if not self._updates_running_stats():
+            return True
+        return (_checks.is_writable_in_place(running_mean.data)
+                and _checks.is_writable_in_place(running_var.data)
+                and (num_batches_tracked is None or _is_batch_counter(num_batches_tracked.data)))
+
+    def _check_call(self, input, weight, bias, running_mean, running_var,
+                    num_batches_tracked) -> None:
+        """Every check of the input and the state, raising the error that names what is
+        wrong (or accepting an unusual but valid call)."""
+        where = self._name
+        _checks.check_float_tensor(input, where)
+        if input.ndim not in self._expected_dims or input.shape[1] != self.num_features:
+            expected = self._shape_text.format(C=self.num_features)
+            raise ValueError(f"{where}: expected input of shape {expected}, got {input.shape}")
+        if (running_mean is None) != (running_var is None):
+            raise ValueError(f"{where}: running_mean and running_var must both be Tensors or "
+                             f"both be None")
+        updated = self._updates_running_stats()
+        reference = reference_name = None  # the first array of the state: the rest match it
+        for name, tensor in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                             ("running_var", running_var)):
+            if tensor is None:
+                continue
+            _checks.check_state_array(
+                tensor, self._channel_shape, None if reference is None else reference.dtype,
+                where, name, updated_in_place=updated and name.startswith("running"),
+                dtype_of=reference_name)
+            if reference is None:
+                reference, reference_name = tensor, name
+        if reference is not None:
+            _checks.check_same_dtype(input, reference, where)
+        if updated and num_batches_tracked is not None:
+            _check_batch_counter(num_batches_tracked, where)
+        if self.training and values_per_channel(input.shape) == 1:  # (an empty batch is fine)
+            raise ValueError(f"{where}: expected more than 1 value per channel when training, "
+                             f"got input of shape {input.shape}; use a batch of at least 2 or "
+                             f"call .eval()")
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

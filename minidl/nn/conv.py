@@ -54,7 +54,9 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: groups={groups} must divide both in_channels "
                              f"({in_channels}) and out_channels ({out_channels})")
         self._name = f"Conv2d({in_channels}, {out_channels})"  # for error messages
-        shape = (out_channels, in_channels // groups) + self.kernel_size
+        dtype = _checks.check_layer_dtype(dtype, self._name)
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self._weight_shape = shape  # checked at every call (the user may replace the array)
         self.weight = Parameter(np.empty(shape, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
@@ -67,7 +69,13 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        return conv2d_in(self._name, input, self.weight, self.bias, self.stride, self.padding,
+        weight, bias = self.weight, self.bias
+        # conv2d_in checks every array it is given; this names a weight whose array the user
+        # replaced by one of another shape (it would be taken for another convolution)
+        if weight is not None and (weight.data.__class__ is not np.ndarray
+                                   or weight.data.shape != self._weight_shape):
+            _checks.check_state_array(weight, self._weight_shape, None, self._name, "weight")
+        return conv2d_in(self._name, input, weight, bias, self.stride, self.padding,
                          self.dilation, self.groups)
 
     def extra_repr(self) -> str:

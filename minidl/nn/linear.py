@@ -41,6 +41,10 @@ class Linear(Module):
         self.in_features = _checks.check_positive_int(in_features, "Linear", "in_features")
         self.out_features = _checks.check_positive_int(out_features, "Linear", "out_features")
         self._name = f"Linear({in_features}, {out_features})"  # for error messages
+        dtype = _checks.check_layer_dtype(dtype, self._name)
+        # the shapes the parameters' arrays are checked against at every call
+        self._weight_shape = (self.out_features, self.in_features)
+        self._bias_shape = (self.out_features,)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
@@ -59,21 +63,36 @@ class Linear(Module):
             weight, bias = self._parameters["weight"], self._parameters["bias"]
         except KeyError:  # removed with `del layer.bias`: the AttributeError, as before
             weight, bias = self.weight, self.bias
-        if not (_checks.is_plain_tensor(input, weight.data.dtype) and input.data.ndim >= 1
-                and input.data.shape[-1] == self.in_features):
-            self._check_input(input)
-        # the input is checked and the layer's own parameters are trusted, so the checks of
-        # F.linear are skipped
+        if not self._is_plain_call(input, weight.data, bias):
+            self._check_call(input, weight, bias)
+        # the input and the parameters' arrays are checked above, so the checks of F.linear
+        # are skipped
         return LinearFunction.apply(input, weight, bias)
 
-    def _check_input(self, input) -> None:
-        """Every check of the input, raising the error that names what is wrong."""
+    def _is_plain_call(self, input, weight_data, bias) -> bool:
+        """The common case, checked cheaply (see _checks.is_plain_tensor/is_plain_array): the
+        parameters' arrays (which the user may have replaced) have the layer's shapes and
+        one float dtype, and the input has that dtype and in_features."""
+        if weight_data.__class__ is not np.ndarray:
+            return False
+        dtype = weight_data.dtype  # is_plain_tensor checks that it is float32 or float64
+        return (weight_data.shape == self._weight_shape
+                and (bias is None or _checks.is_plain_array(bias.data, self._bias_shape, dtype))
+                and _checks.is_plain_tensor(input, dtype) and input.data.ndim >= 1
+                and input.data.shape[-1] == self.in_features)
+
+    def _check_call(self, input, weight, bias) -> None:
+        """Every check of the parameters and the input, raising the error that names what is
+        wrong (or accepting an unusual but valid call)."""
         where = self._name
+        _checks.check_state_array(weight, self._weight_shape, None, where, "weight")
+        if bias is not None:
+            _checks.check_state_array(bias, self._bias_shape, weight.dtype, where, "bias")
         _checks.check_float_tensor(input, where)
         if input.ndim < 1 or input.shape[-1] != self.in_features:
             raise ValueError(f"{where}: expected input of shape (N, {self.in_features}), got "
                              f"{input.shape}" + _flatten_hint(input.shape, self.in_features))
-        _checks.check_same_dtype(input, self.weight, where)
+        _checks.check_same_dtype(input, weight, where)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
