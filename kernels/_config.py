@@ -307,7 +307,7 @@ class _SerialAfterFork(CPUDispatcher):
 
 def _run_parallel_kernels_serially() -> None:
     global FORKED_SERIAL
-    if not _forked_openmp_pool_is_unusable():
+    if not _PARALLEL_KERNELS or not _forked_openmp_pool_is_unusable():  # none: JIT disabled
         return
     for kernel in _PARALLEL_KERNELS:
         kernel.__class__ = _SerialAfterFork
