@@ -12,6 +12,8 @@ from .backend import current_kernels, use_kernels
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, tensor
+from . import ops
+from .ops import *  # noqa: F401,F403  (minidl.exp, minidl.cat, ...: the names in ops.PUBLIC)
 from .threads import get_num_threads, set_num_threads, show_config
 from . import data, models, nn, optim, train  # noqa: E402
 
@@ -23,4 +25,4 @@ _allocator.keep_freed_memory()  # freed memory is reused: steps do not page-faul
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "set_grad_enabled",
            "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
-           "nn", "optim", "data", "models", "train", "kernels"]
+           "nn", "optim", "data", "models", "train", "kernels", "ops"] + ops.PUBLIC

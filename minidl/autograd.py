@@ -147,6 +147,16 @@ class Function:
     def backward(self, grad_output: np.ndarray) -> tuple:
         raise NotImplementedError
 
+    # Whether backward reads the inputs (arrays of them, or views), so modifying one in place
+    # between forward and backward would give wrong gradients: the engine then checks each
+    # tensor input's version (see VersionCounter). Layer Functions keep the default; ops whose
+    # backward needs no input (Add, Reshape, Sum) say False.
+    saves_inputs = True
+
+    # Set (to the in-place op's name) when an in-place op overwrote the output this node kept
+    # for its backward (sigmoid's y): that backward then raises instead of using it.
+    output_overwritten_by = None
+
     # Whether every gradient `backward` returns is a new array that nothing else refers to
     # (kernel outputs, not grad_output itself or a view of it). The engine then hands such a
     # gradient to a leaf's `.grad` as it is instead of copying it (MNIST's 100x784 weight:
@@ -166,20 +176,24 @@ class Function:
         node = cls()
         # One loop instead of three comprehensions: this runs for every layer call (11 per
         # MLP-BN step), where each comprehension's frame costs about as much as its work.
-        needs_input_grad, arrays = [], []
+        # versions: each tensor input's version as forward saw it (None for other inputs)
+        needs_input_grad, arrays, versions = [], [], []
         for t in inputs:
             if isinstance(t, Tensor):
                 needs_input_grad.append(t._requires_grad)
                 arrays.append(t.data)
+                versions.append(t._version.value)
             else:
                 needs_input_grad.append(False)
                 arrays.append(t)
+                versions.append(None)
         node.needs_input_grad = needs_input_grad = tuple(needs_input_grad)
         output = node.forward(*arrays, **options)
         record = _grad_mode.enabled and True in needs_input_grad
         result = Tensor._wrap(output, requires_grad=record)
         if record:
             node.inputs = inputs
+            node.input_versions = versions if node.saves_inputs else None
             node.sequence_number = next(_sequence_numbers)
             result._node = node
         return result, node
@@ -212,6 +226,7 @@ def backward(root, grad_output: np.ndarray) -> None:
             raise RuntimeError(
                 "backward through this part of the graph a second time: the first backward "
                 "freed what it saved; compute the forward pass again")
+        _check_saved_versions(node)
         input_grads = node.backward(grad)
         owned = node.returns_new_grads
         for child, needs_grad, child_grad in zip(node.inputs, node.needs_input_grad,
@@ -234,3 +249,40 @@ def backward(root, grad_output: np.ndarray) -> None:
         del node.inputs  # free the saved arrays, as PyTorch does without retain_graph
     for key, leaf in leaves.items():
         leaf._accumulate_grad(grads[key], owned=True)
+
+
+class VersionCounter:
+    """How many times a tensor's data was modified in place (PyTorch's version counter).
+
+    Every in-place op (add_, +=, zero_, optimizer.step(), ...) adds one. A node records the
+    versions of the inputs its backward reads; backward compares, one integer per input, and
+    refuses to compute gradients from data that changed since the forward pass. Views of a
+    tensor (view, transpose, x[0], detach) share its counter, since they share its memory.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def _check_saved_versions(node) -> None:
+    """Raise PyTorch's error if what `node`'s backward reads was modified in place since."""
+    if node.output_overwritten_by is not None:
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: the output of {type(node).__name__}, which its backward "
+            f"reads, was overwritten by {node.output_overwritten_by}. Hint: use the "
+            f"out-of-place form (x = x + y instead of x += y)")
+    versions = node.input_versions
+    if versions is None:
+        return
+    for tensor, version in zip(node.inputs, versions):
+        if version is not None and tensor._version.value != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: a {tensor.dtype} tensor of shape {tuple(tensor.shape)}, "
+                f"an input of {type(node).__name__}, is at version {tensor._version.value}; "
+                f"expected version {version} instead. Hint: an optimizer.step() or an in-place "
+                f"operation (add_, +=, zero_, ...) ran between the forward pass and backward(); "
+                f"call optimizer.step() after backward(), or use out-of-place ops")

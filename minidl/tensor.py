@@ -110,11 +110,14 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so `ndarray * Tensor` defers to Tensor.__rmul__
+    __hash__ = object.__hash__  # == is elementwise, but tensors stay usable as dict keys
+    _base = None  # the tensor this one is a view of (set by view ops; None: owns its memory)
 
     def __init__(self, data, requires_grad: bool = False):
         self.data = self._leaf_array(data)
         self.grad: Tensor | None = None
         self._node = None  # the Function that produced this tensor (None for leaves)
+        self._version = autograd.VersionCounter()  # in-place changes (shared with views)
         self.requires_grad = requires_grad
 
     @staticmethod
@@ -131,6 +134,7 @@ class Tensor:
         result = cls.__new__(cls)
         result.data, result.grad, result._node = array, None, None
         result._requires_grad = requires_grad
+        result._version = autograd.VersionCounter()
         return result
 
     # ----- properties -------------------------------------------------------------------
@@ -197,16 +201,18 @@ class Tensor:
         return self.data.item()
 
     def detach(self) -> "Tensor":
-        """A new tensor sharing the data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A new tensor sharing the data (and its version counter), cut from the graph."""
+        detached = Tensor._wrap(self.data)
+        detached._version = self._version
+        return detached
 
     def float(self) -> "Tensor":
         """This tensor as float32 (an explicit cast, recorded in the graph)."""
-        return _tensor_ops.cast(self, np.float32)
+        return ops.cast(self, np.float32)
 
     def double(self) -> "Tensor":
         """This tensor as float64 (an explicit cast, recorded in the graph)."""
-        return _tensor_ops.cast(self, np.float64)
+        return ops.cast(self, np.float64)
 
     # ----- autograd ---------------------------------------------------------------------
     def backward(self, gradient=None) -> None:
@@ -246,52 +252,122 @@ class Tensor:
         else:
             self.grad = Tensor._wrap(np.array(grad, dtype=self.dtype, copy=True))
 
-    # ----- arithmetic (each a small Function in tensor_ops.py) -----------------------------
+    # ----- operators and methods: each a small Function in minidl/ops --------------------
+    # binary ops take a Tensor or a number on either side and broadcast as NumPy/PyTorch
     def __add__(self, other):
-        return _tensor_ops.add(self, other)
+        return ops.add(self, other)
 
     def __radd__(self, other):
-        return _tensor_ops.add(self, other)
+        return ops.add(other, self)
 
     def __sub__(self, other):
-        return _tensor_ops.sub(self, other)
+        return ops.sub(self, other)
 
     def __rsub__(self, other):
-        return _tensor_ops.add(_tensor_ops.neg(self), other)
+        return ops.sub(other, self)
 
     def __mul__(self, other):
-        return _tensor_ops.mul(self, other)
+        return ops.mul(self, other)
 
     def __rmul__(self, other):
-        return _tensor_ops.mul(self, other)
+        return ops.mul(other, self)
 
     def __truediv__(self, other):
-        if not isinstance(other, numbers.Real) or isinstance(other, bool):
-            raise TypeError(f"Tensor / x: only division by a number is supported, got "
-                            f"{type(other).__name__}")
-        return _tensor_ops.mul(self, 1.0 / other)
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
 
     def __neg__(self):
-        return _tensor_ops.neg(self)
+        return ops.neg(self)
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    # in place: the same tensor and the same array, its version counter bumped (ops/inplace)
+    def __iadd__(self, other):
+        return ops.add_(self, other)
+
+    def __isub__(self, other):
+        return ops.sub_(self, other)
+
+    def __imul__(self, other):
+        return ops.mul_(self, other)
+
+    def __itruediv__(self, other):
+        return ops.div_(self, other)
+
+    # comparisons: bool tensors, outside the graph
+    def __eq__(self, other):
+        return ops.eq(self, other)
+
+    def __ne__(self, other):
+        return ops.ne(self, other)
+
+    def __lt__(self, other):
+        return ops.lt(self, other)
+
+    def __le__(self, other):
+        return ops.le(self, other)
+
+    def __gt__(self, other):
+        return ops.gt(self, other)
+
+    def __ge__(self, other):
+        return ops.ge(self, other)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {tuple(self.shape)}): use .any() or .all() of a "
+                               f"comparison, or .item()")
+        return bool(self.data.item())
+
+    def __getitem__(self, key):
+        return ops.index(self, key)
 
     def reshape(self, *shape):
-        return _tensor_ops.reshape(self, shape[0] if len(shape) == 1 and
-                              isinstance(shape[0], (tuple, list)) else shape)
+        return ops.reshape(self, ops.shape.shape_argument(shape, "reshape"))
 
     def view(self, *shape):
-        return self.reshape(*shape)
+        return ops.reshape(self, ops.shape.shape_argument(shape, "view"))
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1):
-        return _tensor_ops.flatten(self, start_dim, end_dim)
+    def expand(self, *sizes):
+        return ops.expand(self, *sizes)
 
-    def sum(self, dim=None, keepdim: bool = False):
-        return _tensor_ops.reduce_sum(self, dim, keepdim)
+    @property
+    def T(self) -> "Tensor":
+        return ops.reversed_dims(self)
 
-    def mean(self, dim=None, keepdim: bool = False):
-        return _tensor_ops.reduce_mean(self, dim, keepdim)
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
 
 
 autograd.Tensor = Tensor  # Function.apply wraps its outputs in Tensors
 
-# imported last: tensor_ops needs the Tensor class defined above
-from . import tensor_ops as _tensor_ops  # noqa: E402
+# imported last: the ops need the Tensor class defined above
+from . import ops  # noqa: E402
+
+
+# x.exp() is minidl.exp(x): these methods are the ops themselves (self is their first argument)
+_OPS_AS_METHODS = ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt",
+                   "sin", "cos", "sigmoid", "tanh", "relu", "clamp", "matmul", "mm", "sum",
+                   "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp", "eq",
+                   "ne", "lt", "le", "gt", "ge", "isnan", "flatten", "view_as", "unsqueeze",
+                   "squeeze", "transpose", "permute", "t", "expand_as", "add_", "sub_", "mul_",
+                   "div_", "clamp_", "fill_", "zero_", "copy_", "clone", "contiguous")
+for _name in _OPS_AS_METHODS:
+    setattr(Tensor, _name, getattr(ops, _name))
