@@ -71,7 +71,7 @@ def assert_same(a, b, where="state"):
         assert a.dtype == b.dtype and a.shape == b.shape, where
         np.testing.assert_array_equal(a, b, err_msg=where)
     else:
-        assert a == b, where
+        assert a == b or (a != a and b != b), where  # (NaN equals NaN here)
 
 
 class Snapshot:
@@ -245,6 +245,39 @@ def test_the_check_names_the_group_and_the_index_in_it_and_the_step_stays_atomic
     with pytest.raises(ValueError, match=r"^SGD: param_groups\[1\]\['params'\]\[0\]: "):
         optimizer.step()
     snapshot.assert_unchanged()  # group 0, checked and valid, was not updated either
+
+
+@pytest.mark.parametrize("name, key, value, error", [
+    ("SGD", "lr", -1.0, ValueError),
+    ("SGD", "lr", "0.1", TypeError),  # NumPy would have parsed the string
+    ("SGD-momentum", "momentum", None, TypeError),
+    ("SGD-nesterov", "dampening", 0.5, ValueError),
+    ("Adam", "betas", (0.9, 1.0), ValueError),
+    ("AdamW", "weight_decay", float("nan"), ValueError),
+    ("Adagrad", "eps", -1e-10, ValueError),
+])
+def test_hyperparameters_set_between_steps_are_checked_before_any_update(name, key, value,
+                                                                         error):
+    """Set on the second group, so that the first, valid one shows the step is atomic."""
+    params = make_params()
+    optimizer = OPTIMIZERS[name]([{"params": params[:2]}, {"params": params[2:]}])
+    set_grads(params)
+    optimizer.step()
+    optimizer.param_groups[1][key] = value
+    snapshot = Snapshot(params, optimizer)
+    where = rf"^{type(optimizer).__name__}: param_groups\[1\]: "
+    with pytest.raises(error, match=where + "(expected|Nesterov momentum requires)"):
+        optimizer.step()
+    snapshot.assert_unchanged()
+
+
+def test_hyperparameters_deleted_from_a_group_are_a_clear_error():
+    params = make_params()
+    optimizer = optim.SGD(params, lr=0.1)
+    del optimizer.param_groups[0]["momentum"]
+    set_grads(params)
+    with pytest.raises(ValueError, match=r"param_groups\[0\]: the group has no 'momentum'"):
+        optimizer.step()
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

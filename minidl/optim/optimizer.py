@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import operator
 from collections import defaultdict
 
 import numpy as np
@@ -36,6 +37,7 @@ class Optimizer:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)  # param -> its state (e.g. momentum buffer)
         self.param_groups: list[dict] = []
+        self._checked_settings: dict = {}  # id(group) -> its hyperparameter values last checked
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or "
                             f"dicts, got a single Tensor; pass model.parameters() or [tensor]")
@@ -97,9 +99,8 @@ class Optimizer:
         writeable float32 or float64 array) and the state its kernel reads and writes (see
         `_state_kinds`) are checked, with a ValueError or TypeError naming the parameter.
         Checking the whole step first makes it atomic: a bad gradient on one parameter leaves
-        every parameter as it was. (Hyperparameters are checked where they are set, by
-        add_param_group and load_state_dict, not at every step: that would cost more than
-        all the other checks together.)
+        every parameter as it was. A group's hyperparameters are checked again when one was
+        replaced since the last step (schedulers and users set them between steps).
 
         The kernels update a flat view of each parameter in place, so a non-contiguous
         param.data is replaced by a contiguous copy (after the checks); a non-contiguous
@@ -108,6 +109,7 @@ class Optimizer:
         name, kinds = type(self).__name__, self._state_kinds or {}
         checked, scattered = [], []
         for group_index, group in enumerate(self.param_groups):
+            self._check_replaced_hyperparameters(group, f"{name}: param_groups[{group_index}]")
             required = self._required_state(group)  # in a fixed order, for the messages:
             expected_state = tuple(item for item in kinds.items() if item[0] in required)
             pairs = []
@@ -127,7 +129,33 @@ class Optimizer:
             checked.append((group, pairs))
         for param in scattered:
             param.data = np.ascontiguousarray(param.data)
+        for _, pairs in checked:  # the step is an in-place change: a pending backward that
+            for param, _ in pairs:  # saved a parameter now refuses (autograd.VersionCounter)
+                param._version.value += 1
         return checked
+
+    def _check_replaced_hyperparameters(self, group: dict, where: str) -> None:
+        """Run _check_hyperparameters on `group` unless its values are the very objects that
+        passed last time (comparing identities costs far less than the checks)."""
+        values = tuple(map(group.get, self.defaults))
+        checked = self._checked_settings.get(id(group))
+        if checked is not None and all(map(operator.is_, values, checked)):
+            return
+        self._check_group(group, where)
+        self._checked_settings[id(group)] = values
+
+    def _check_group(self, group: dict, where: str) -> None:
+        """_check_hyperparameters, its errors prefixed with `where` (which group)."""
+        try:
+            self._check_hyperparameters(group)
+            if "initial_lr" in group:  # set by a learning-rate scheduler
+                _checks.check_number(group["initial_lr"], type(self).__name__, "initial_lr",
+                                     low=0)
+        except (TypeError, ValueError) as error:  # "SGD: expected ..." -> "<where>: expected ..."
+            detail = str(error).removeprefix(f"{type(self).__name__}: ")
+            raise type(error)(f"{where}: {detail}") from None
+        except KeyError as error:  # a hyperparameter deleted from the group
+            raise ValueError(f"{where}: the group has no {error}") from None
 
     # ----- state_dict in PyTorch's layout: parameters are referred to by their index ------
     def state_dict(self) -> dict:
@@ -165,8 +193,7 @@ class Optimizer:
                                 f"(ints), got {key!r}")
             if key not in position_of_index:
                 raise ValueError(f"{where}: state[{key!r}] is for parameter {key}, which is in "
-                                 f"no parameter group (their 'params' hold "
-                                 f"{sorted(position_of_index)})")
+                                 f"no parameter group")
             group_index, index = position_of_index[key]
             param = self.param_groups[group_index]["params"][index]
             state[param] = self._loaded_param_state(
@@ -183,15 +210,7 @@ class Optimizer:
             raise ValueError(f"{where}: the saved group lacks {missing} (is it the state of "
                              f"another optimizer than {type(self).__name__}?)")
         loaded = {key: copy.deepcopy(value) for key, value in saved.items() if key != "params"}
-        candidate = {**own, **loaded}
-        try:
-            self._check_hyperparameters(candidate)
-            if "initial_lr" in candidate:  # set by a learning-rate scheduler
-                _checks.check_number(candidate["initial_lr"], type(self).__name__, "initial_lr",
-                                     low=0)
-        except (TypeError, ValueError) as error:  # "SGD: expected ..." -> "<where>: expected ..."
-            detail = str(error).removeprefix(f"{type(self).__name__}: ")
-            raise type(error)(f"{where}: {detail}") from None
+        self._check_group({**own, **loaded}, where)
         return loaded
 
     def _loaded_param_state(self, saved, param: Tensor, group: dict, where: str) -> dict:
@@ -242,8 +261,12 @@ def _step_problem(data, grad, state, expected_state: tuple):
             if key not in state:
                 return ValueError, f"its state has no {key!r}"
             value = state[key]
-            problem = (_array_problem(value, shape, dtype) if kind is ARRAY
-                       else _count_problem(value))
+            if kind is ARRAY:
+                problem = _array_problem(value, shape, dtype)
+            elif type(value) is int and 0 <= value < _COUNT_LIMIT:
+                continue  # the common step count, without a call
+            else:
+                problem = _count_problem(value)
             if problem is not None:
                 return problem[0], f"state[{key!r}]: {problem[1]}"
     return None
