@@ -34,9 +34,14 @@ ranges of images, one range per thread. Each range owns a scratch `cols` buffer 
 inside a kernel is SciPy's OpenBLAS, held at one thread by _config, so Numba's pool is the only
 one running. One im2col of the whole batch and one big product was 3x slower. grad_input is
 written image by image (each image owned by one range: no races); grad_weight and grad_bias
-are summed per range into private partials, which are added up serially afterwards. The
-ranges depend on the thread count, so the parallel result can differ from the serial one in
-the last bits of grad_weight and grad_bias (the order of the sum over images).
+are summed per range into private float64 partials, which are added up serially afterwards.
+Float64, because a float32 running sum over the images drifts with N (grad_weight of a 1x1
+convolution, 2 -> 2 channels, over 2^16 images of 8x8 came out 5e-5 off, relative); each
+image's own product is BLAS's float32 sum over its Ho*Wo positions, whose length does not grow
+with the batch.
+The ranges depend on the thread count, so the parallel result can differ from the serial one
+in the last bit of grad_weight and grad_bias (the order of the float64 sum over images, seen
+only where rounding that sum to float32 falls on a tie).
 
 The products take nearly all the time (at (64, 32, 16, 16) -> 64, 3x3: 93% of the forward on
 one thread), so each is arranged the way OpenBLAS runs it fastest (GF/s on one thread, SkylakeX
@@ -152,14 +157,17 @@ def conv2d_backward_reference(grad_out, x, weight, stride, padding, dilation, gr
         cols = _im2col_reference(x, (kh, kw), stride, padding, dilation)
         cols = cols.reshape(n, groups, in_per_group * kh * kw, out_h * out_w)
         per_image = grad_out_groups @ cols.transpose(0, 1, 3, 2)         # (N, G, O/G, K)
-        grad_weight = per_image.sum(axis=0).reshape(weight.shape)
+        # the sums over images (and, for grad_bias, positions) in float64: NumPy adds along
+        # the batch axis one image after the other, which in float32 drifts with N
+        grad_weight = per_image.sum(axis=0, dtype=np.float64).astype(x.dtype).reshape(
+            weight.shape)
     if needs_input_grad:
         grad_cols = _weight_matrices(weight, groups).transpose(0, 2, 1) @ grad_out_groups
         # (N, G, K, Ho Wo) -> (N, C, kh, kw, Ho, Wo), the layout col2im adds back
         grad_cols = grad_cols.reshape(x.shape[:2] + (kh, kw, out_h, out_w))
         grad_input = _col2im_reference(grad_cols, x.shape, stride, padding, dilation)
     if has_bias:
-        grad_bias = grad_out.sum(axis=(0, 2, 3))
+        grad_bias = grad_out.sum(axis=(0, 2, 3), dtype=np.float64).astype(grad_out.dtype)
     return grad_input, grad_weight, grad_bias
 
 
@@ -321,8 +329,8 @@ def _conv_backward_images(grad_out, x, weight_t, geometry, flags, image_start, i
     flags: (needs_input_grad, needs_weight_grad, has_bias).
     Outputs, each touched only when its flag is set:
       grad_input (N, C, H, W): images image_start:image_stop overwritten;
-      grad_weight_t (G, K, O/G): overwritten with these images' sum of grad_weight, transposed
-        per group (the layout its product comes out of BLAS fastest, see below);
+      grad_weight_t (G, K, O/G) float64: overwritten with these images' sum of grad_weight,
+        transposed per group (the layout its product comes out of BLAS fastest, see below);
       bias_sums (O,) float64: overwritten with these images' sums of grad_out per channel.
     """
     needs_input_grad, needs_weight_grad, has_bias = flags
@@ -370,19 +378,20 @@ def _conv_backward_images(grad_out, x, weight_t, geometry, flags, image_start, i
 
 @jit
 def _weight_partials(ranges, weight_t, needs_weight_grad):
-    """Uninitialised per-range slots (ranges, G, K, O/G) for grad_weight; zero-sized in K when
-    grad_weight is not requested."""
+    """Uninitialised per-range float64 slots (ranges, G, K, O/G) for grad_weight; zero-sized in
+    K when grad_weight is not requested."""
     groups, k, out_per_group = weight_t.shape
     return np.empty((ranges, groups, k if needs_weight_grad else 0, out_per_group),
-                    dtype=weight_t.dtype)
+                    dtype=np.float64)
 
 
 @jit
 def _sum_partials(weight_partials, bias_partials, grad_weight, bias_sums):
     """Add up the per-range partial sums, serially, in a fixed order.
 
-    weight_partials (R, G, K, O/G) -> grad_weight (O, C/G, kh, kw) (transposed back per group);
-    bias_partials (R, O) -> bias_sums (O,), both float64. Empty outputs are left alone.
+    weight_partials (R, G, K, O/G) float64 -> grad_weight (O, C/G, kh, kw) (transposed back
+    per group, rounded once to its dtype); bias_partials (R, O) -> bias_sums (O,), both float64.
+    Empty outputs are left alone.
     """
     ranges, groups, k, out_per_group = weight_partials.shape
     if grad_weight.size > 0:

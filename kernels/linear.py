@@ -62,7 +62,9 @@ def linear_backward_reference(grad_out, x, weight, needs_input_grad, needs_weigh
     """
     grad_input = grad_out @ weight if needs_input_grad else None
     grad_weight = grad_out.T @ x if needs_weight_grad else None
-    grad_bias = grad_out.sum(axis=0) if has_bias else None
+    # in float64: NumPy adds the rows of grad_out one after the other (pairwise summation
+    # applies only along a contiguous axis), so a float32 sum would drift with N
+    grad_bias = grad_out.sum(axis=0, dtype=np.float64).astype(grad_out.dtype) if has_bias else None
     return grad_input, grad_weight, grad_bias
 
 

@@ -86,10 +86,14 @@ def squared_error_backward_reference(grad_out: np.ndarray, input: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------------
-# The math of one row (C,), shared by the serial and parallel drivers. Sums accumulate in
-# the array dtype, as the references do; `zero`/`one` arrive typed so float32 stays float32.
-# Each row function is written out whole: splitting the exp-and-sum loop into a helper that
-# writes the row cost 35% at (60, 10), where the call is not inlined.
+# The math of one row (C,), shared by the serial and parallel drivers. The row sums (the
+# softmax denominator, sum(g), sum(g * y)) accumulate in float64: a float32 running sum
+# drifts with the row length (a softmax over 2^22 logits of 0.01*u had every probability
+# 1e-4 off), while NumPy's pairwise float32 sums in the references do not. The sum is then
+# rounded once to the array dtype, so the per-element arithmetic stays in that dtype
+# (`one` arrives typed so float32 stays float32). Each row function is written out
+# whole: splitting the exp-and-sum loop into a helper that writes the row cost 35% at
+# (60, 10), where the call is not inlined.
 # ---------------------------------------------------------------------------------------
 
 @jit
@@ -104,53 +108,56 @@ def _row_max(x_row):
 
 
 @jit
-def _log_softmax_row(x_row, y_row, zero):
+def _log_softmax_row(x_row, y_row):
     row_max = _row_max(x_row)
     # The shifted logits go through memory on purpose: written as (x - m) - log_total in one
     # expression, the 'reassoc' flag lets LLVM compute (x - log_total) - m instead, which at
     # |x| ~ 1e4 in float32 loses everything below ulp(1e4) = 1e-3.
     for j in range(x_row.size):
         y_row[j] = x_row[j] - row_max
-    total = zero
+    total = 0.0  # float64 (see above)
     for j in range(x_row.size):
         total += exp(y_row[j])
-    log_total = math.log(total)
+    log_total = y_row.dtype.type(math.log(total))
     for j in range(x_row.size):
         y_row[j] = y_row[j] - log_total
 
 
 @jit
-def _log_softmax_grad_row(g_row, y_row, out_row, zero):
-    g_sum = zero
+def _log_softmax_grad_row(g_row, y_row, out_row):
+    g_sum = 0.0  # float64 (see above)
     for j in range(g_row.size):
         g_sum += g_row[j]
+    g_sum = g_row.dtype.type(g_sum)
     for j in range(g_row.size):
         out_row[j] = g_row[j] - exp(y_row[j]) * g_sum
 
 
 @jit
-def _softmax_row(x_row, y_row, zero):
+def _softmax_row(x_row, y_row):
     row_max = _row_max(x_row)
-    total = zero
+    total = 0.0  # float64 (see above)
     for j in range(x_row.size):
         e = exp(x_row[j] - row_max)
         y_row[j] = e
         total += e
+    total = y_row.dtype.type(total)
     for j in range(x_row.size):
         y_row[j] = y_row[j] / total
 
 
 @jit
-def _softmax_grad_row(g_row, y_row, out_row, zero):
-    g_dot_y = zero
+def _softmax_grad_row(g_row, y_row, out_row):
+    g_dot_y = 0.0  # float64 (see above); the products stay in the row dtype
     for j in range(g_row.size):
         g_dot_y += g_row[j] * y_row[j]
+    g_dot_y = y_row.dtype.type(g_dot_y)
     for j in range(g_row.size):
         out_row[j] = y_row[j] * (g_row[j] - g_dot_y)
 
 
 @jit
-def _softmax_cross_entropy_row(x_row, target, grad_row, zero, one):
+def _softmax_cross_entropy_row(x_row, target, grad_row, one):
     """Write softmax(x_row) - onehot(target) into grad_row; return logsumexp - x[target]."""
     row_max = _row_max(x_row)
     # The loss is log(total) - (x_t - m) with the shifted logit read back from memory: in one
@@ -159,15 +166,17 @@ def _softmax_cross_entropy_row(x_row, target, grad_row, zero, one):
     for j in range(x_row.size):
         grad_row[j] = x_row[j] - row_max
     shifted_target = grad_row[target]
-    total = zero
+    total = 0.0  # float64 (see above)
     for j in range(x_row.size):
         e = exp(grad_row[j])
         grad_row[j] = e
         total += e
+    log_total = math.log(total)  # from the float64 sum: the loss is rounded once, on return
+    total = grad_row.dtype.type(total)
     for j in range(x_row.size):
         grad_row[j] = grad_row[j] / total
     grad_row[target] -= one
-    return math.log(total) - shifted_target
+    return log_total - shifted_target
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,72 +185,64 @@ def _softmax_cross_entropy_row(x_row, target, grad_row, zero, one):
 
 @jit
 def _log_softmax_forward_serial(x, y):
-    zero = x.dtype.type(0)
     for i in range(x.shape[0]):
-        _log_softmax_row(x[i], y[i], zero)
+        _log_softmax_row(x[i], y[i])
 
 
 @jit_parallel
 def _log_softmax_forward_parallel(x, y):
-    zero = x.dtype.type(0)
     for i in prange(x.shape[0]):
-        _log_softmax_row(x[i], y[i], zero)
+        _log_softmax_row(x[i], y[i])
 
 
 @jit
 def _log_softmax_backward_serial(grad_out, y, grad_in):
-    zero = y.dtype.type(0)
     for i in range(y.shape[0]):
-        _log_softmax_grad_row(grad_out[i], y[i], grad_in[i], zero)
+        _log_softmax_grad_row(grad_out[i], y[i], grad_in[i])
 
 
 @jit_parallel
 def _log_softmax_backward_parallel(grad_out, y, grad_in):
-    zero = y.dtype.type(0)
     for i in prange(y.shape[0]):
-        _log_softmax_grad_row(grad_out[i], y[i], grad_in[i], zero)
+        _log_softmax_grad_row(grad_out[i], y[i], grad_in[i])
 
 
 @jit
 def _softmax_forward_serial(x, y):
-    zero = x.dtype.type(0)
     for i in range(x.shape[0]):
-        _softmax_row(x[i], y[i], zero)
+        _softmax_row(x[i], y[i])
 
 
 @jit_parallel
 def _softmax_forward_parallel(x, y):
-    zero = x.dtype.type(0)
     for i in prange(x.shape[0]):
-        _softmax_row(x[i], y[i], zero)
+        _softmax_row(x[i], y[i])
 
 
 @jit
 def _softmax_backward_serial(grad_out, y, grad_in):
-    zero = y.dtype.type(0)
     for i in range(y.shape[0]):
-        _softmax_grad_row(grad_out[i], y[i], grad_in[i], zero)
+        _softmax_grad_row(grad_out[i], y[i], grad_in[i])
 
 
 @jit_parallel
 def _softmax_backward_parallel(grad_out, y, grad_in):
-    zero = y.dtype.type(0)
     for i in prange(y.shape[0]):
-        _softmax_grad_row(grad_out[i], y[i], grad_in[i], zero)
+        _softmax_grad_row(grad_out[i], y[i], grad_in[i])
 
 
 @jit
 def _softmax_cross_entropy_serial(logits, target, losses, grad_logits):
-    zero, one = logits.dtype.type(0), logits.dtype.type(1)
+    one = logits.dtype.type(1)
     for i in range(logits.shape[0]):
-        losses[i] = _softmax_cross_entropy_row(logits[i], target[i], grad_logits[i], zero, one)
+        losses[i] = _softmax_cross_entropy_row(logits[i], target[i], grad_logits[i], one)
 
 
 @jit_parallel
 def _softmax_cross_entropy_parallel(logits, target, losses, grad_logits):
-    zero, one = logits.dtype.type(0), logits.dtype.type(1)
+    one = logits.dtype.type(1)
     for i in prange(logits.shape[0]):
-        losses[i] = _softmax_cross_entropy_row(logits[i], target[i], grad_logits[i], zero, one)
+        losses[i] = _softmax_cross_entropy_row(logits[i], target[i], grad_logits[i], one)
 
 
 @jit
