@@ -13,6 +13,7 @@ import ctypes
 import json
 import logging
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -233,10 +234,16 @@ def _overwrite_with_random_bytes(path):
     path.write_bytes(os.urandom(path.stat().st_size))
 
 
+def _replace_with_a_pickle_of_something_else(path):
+    path.write_bytes(pickle.dumps(("not", "a", "kernel")))  # loads, but does not rebuild
+
+
 @needs_jit
-@pytest.mark.parametrize("damage", [_truncate, _overwrite_with_random_bytes])
-@pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
-def test_damaged_cache_file_is_recompiled_and_replaced(tmp_path, damage, suffix):
+@pytest.mark.parametrize("suffix, damage", [
+    (".nbi", _truncate), (".nbi", _overwrite_with_random_bytes),
+    (".nbc", _truncate), (".nbc", _overwrite_with_random_bytes),
+    (".nbc", _replace_with_a_pickle_of_something_else)])
+def test_damaged_cache_file_is_recompiled_and_replaced(tmp_path, suffix, damage):
     cache = tmp_path / "cache"
     environment = dict(NUMBA_CACHE_DIR=str(cache))
     compiled, _ = run_python(PROGRAM, tmp_path, **environment)
@@ -247,10 +254,30 @@ def test_damaged_cache_file_is_recompiled_and_replaced(tmp_path, damage, suffix)
     recovered, stderr = run_python(PROGRAM, tmp_path, **environment)
     assert (recovered["loss"], recovered["grad"]) == (compiled["loss"], compiled["grad"])
     assert stderr.count("\n") == 1, stderr
-    assert "cannot load kernel cache file" in stderr and damaged[0].name in stderr, stderr
+    kernel_file = damaged[0].name.rsplit(".py", 1)[0]  # module.qualname-line of the kernel
+    assert "cannot load kernel cache file" in stderr and kernel_file in stderr, stderr
     assert "the entry is replaced" in stderr
     assert recovered["misses"] == 1  # only the damaged kernel compiled again
 
     clean, stderr = run_python(PROGRAM, tmp_path, **environment)
     assert stderr == "" and clean["misses"] == 0  # the entry was replaced
     assert (clean["loss"], clean["grad"]) == (compiled["loss"], compiled["grad"])
+
+
+@needs_jit
+def test_damaged_file_in_a_read_only_cache_is_compiled_around_and_left_alone(tmp_path):
+    cache = tmp_path / "shared-cache"
+    compiled, _ = run_python(PROGRAM, tmp_path, NUMBA_CACHE_DIR=str(cache))
+    _truncate(sorted(cache.rglob("*linear_forward*.nbc"))[0])
+    make_read_only(cache)
+    try:
+        before = snapshot(cache)
+        loaded, stderr = run_python(PROGRAM, tmp_path, read_only_respected=True,
+                                    NUMBA_CACHE_DIR=str(cache))
+        after = snapshot(cache)
+    finally:
+        make_writable(cache)
+    assert (loaded["loss"], loaded["grad"]) == (compiled["loss"], compiled["grad"])
+    assert loaded["mode"] == "read-only" and loaded["misses"] == 1
+    assert stderr.count("\n") == 1 and "the read-only cache is left as it is" in stderr, stderr
+    assert after == before
