@@ -35,6 +35,7 @@ import numpy as np
 import scipy
 
 from . import __version__, models
+from ._files import write_atomically
 from .backend import current_kernels, use_kernels
 from .data import MNIST, DataLoader, FashionMNIST, transforms
 from .nn import CrossEntropyLoss
@@ -421,11 +422,10 @@ def _write_outputs(directory: str, history: History, state: dict, summary: dict,
         summary["files"] = {key: os.path.basename(path) if path else None
                             for key, path in paths.items()}
         summary["notes"] = notes
-        with open(paths["summary"] + ".tmp", "w") as file:
-            json.dump(summary, file, indent=2, allow_nan=True)
-            file.write("\n")
-        os.replace(paths["summary"] + ".tmp", paths["summary"])
-    except OSError as error:
+        text = json.dumps(summary, indent=2, allow_nan=True) + "\n"
+        write_atomically(paths["summary"], lambda file: file.write(text), "minidl train",
+                         binary=False)
+    except (OSError, ValueError) as error:  # ValueError: a path that is not a regular file
         raise CommandError(f"cannot write the outputs to {directory!r}: {error}") from None
     for note in notes:
         print(f"note: {note}", file=out)

@@ -70,14 +70,13 @@ import json
 import lzma
 import math
 import os
-import secrets
-import stat
 import struct
 import zipfile
 import zlib
 
 import numpy as np
 
+from ._files import open_regular_file, replacement_target, write_atomically
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -118,11 +117,11 @@ def save(obj, path) -> None:
     that case nothing is written.
     """
     path = _fspath(path, "minidl.save")
-    target = _save_target(path)
+    replacement_target(path, "minidl.save", what="checkpoints")  # refuse before encoding
     arrays: list[tuple[str, np.ndarray]] = []
     structure = _encode(obj, (), arrays, set(), set())
     header, buffers = _build_header(structure, arrays)
-    _atomic_write(target, header, buffers, path)
+    _write_checkpoint(path, header, buffers)
 
 
 def _encode(value, keys: tuple, arrays: list, names: set, active: set):
@@ -222,76 +221,15 @@ def _bytes_of(array: np.ndarray) -> memoryview:
     return memoryview(array.reshape(-1).view(np.uint8))
 
 
-def _save_target(path: str) -> str:
-    """The file `save` replaces: `path` itself, or the file a symbolic link at `path` points to
-    (so the link survives). Refuses targets that are not a regular file or a new path."""
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    _check_replaceable(target, path)
-    return target
-
-
-def _check_replaceable(target: str, path: str) -> None:
-    """ValueError unless `target` is missing or a regular file: rename(2) would replace a
-    FIFO, a socket or a device node (as root, /dev/null) with a regular file."""
-    try:
-        mode = os.lstat(target).st_mode
-    except FileNotFoundError:
-        return  # a new file (or a dangling link's target): created
-    if stat.S_ISREG(mode):
-        return
-    what = _kind_of(mode)
-    if stat.S_ISLNK(mode):  # realpath stopped at a link: a loop, or one too deep to follow
-        what = "a symbolic link that does not resolve (a loop?)"
-    if target != path:
-        what = f"a symbolic link to {target!r}, which is {what}"
-    raise ValueError(f"minidl.save: {path!r} is {what}, not a regular file; checkpoints are "
-                     f"written only to a regular file or a new path (it was left untouched)")
-
-
-def _atomic_write(target: str, header: bytes, buffers: list, path: str) -> None:
-    """Write to a temporary file beside `target`, then rename it over `target` (`path` is the
-    name the caller gave, for messages)."""
-    directory = os.path.dirname(os.path.abspath(target))
-    temporary = os.path.join(directory,
-                             f".{os.path.basename(target)}.{secrets.token_hex(8)}.tmp")
-    # os.open with mode 0o666 lets the umask decide the permissions, as open() would
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            _write_payload(file, header, buffers)
-            file.flush()
-            os.fsync(file.fileno())
-        # again: writing takes a while, and something else may have appeared at the target
-        _check_replaceable(target, path)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+def _write_checkpoint(path: str, header: bytes, buffers: list) -> None:
+    write_atomically(path, lambda file: _write_payload(file, header, buffers), "minidl.save",
+                     what="checkpoints")
 
 
 def _write_payload(file, header: bytes, buffers: list) -> None:
     file.write(header)
     for buffer in buffers:
         file.write(_bytes_of(buffer))
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fspath(path, where: str) -> str:
@@ -312,7 +250,7 @@ def load(path):
     never opened for reading, so a FIFO does not block). See the module documentation.
     """
     path = _fspath(path, "minidl.load")
-    with _open_regular_file(path) as file:
+    with open_regular_file(path, "minidl.load", what="a checkpoint") as file:
         size = os.fstat(file.fileno()).st_size
         start = file.read(9)
         kind = _format_of(start, size)
@@ -321,46 +259,6 @@ def load(path):
         if kind == "zip":
             return _load_npz(file, path)
         raise _refusal(kind, start, path)
-
-
-# Opening must not wait (a FIFO without a writer) nor take a terminal as the controlling one;
-# the descriptor is then refused unless it is a regular file, whose reads these flags do not
-# change.
-_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-               | getattr(os, "O_BINARY", 0))
-
-
-def _open_regular_file(path: str):
-    """`path` opened for reading in binary mode; ValueError unless it is a regular file."""
-    # stat first, so a device is never even opened (opening some has effects of its own) ...
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise _not_a_regular_file(path, mode)
-    fd = os.open(path, _READ_FLAGS)
-    try:
-        # ... and fstat on what was opened: a file swapped for a FIFO meanwhile is still refused
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _not_a_regular_file(path, mode)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _not_a_regular_file(path: str, mode: int) -> ValueError:
-    return ValueError(f"minidl.load: {path!r} is {_kind_of(mode)}, not a regular file; a "
-                      f"checkpoint is read only from a regular file")
-
-
-def _kind_of(mode: int) -> str:
-    for is_kind, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                          (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"),
-                          (stat.S_ISREG, "a regular file")):
-        if is_kind(mode):
-            return kind
-    return "a special file"
 
 
 def _format_of(start: bytes, size: int) -> str:

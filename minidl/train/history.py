@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 
 import numpy as np
+
+from .._files import write_atomically
 
 #: the per-epoch columns, in the order of `to_csv`
 COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -109,16 +110,20 @@ class History:
         """Write the per-epoch table (a header line of COLUMNS, then one row per epoch; an empty
         cell where a value is missing) or, with steps=True, one row per training step
         (`step,epoch,loss`). Numbers are written with full precision."""
-        with open(os.fspath(path), "w", newline="") as file:
-            writer = csv.writer(file)
-            if steps:
-                writer.writerow(("step", "epoch", "loss"))
-                for step, (epoch, loss) in enumerate(self._step_epochs(), start=1):
-                    writer.writerow((step, epoch, repr(loss)))
-                return
-            writer.writerow(COLUMNS)
-            for record in self.records:
-                writer.writerow(["" if record[c] is None else _cell(record[c]) for c in COLUMNS])
+        write_atomically(path, self._write_steps if steps else self._write_epochs,
+                         "History.to_csv", binary=False)
+
+    def _write_epochs(self, file) -> None:
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        for record in self.records:
+            writer.writerow(["" if record[c] is None else _cell(record[c]) for c in COLUMNS])
+
+    def _write_steps(self, file) -> None:
+        writer = csv.writer(file)
+        writer.writerow(("step", "epoch", "loss"))
+        for step, (epoch, loss) in enumerate(self._step_epochs(), start=1):
+            writer.writerow((step, epoch, repr(loss)))
 
     def plot(self, path, title: str | None = None) -> None:
         """Write a PNG of the curves to `path`: loss (every step, and per epoch for training and
@@ -152,7 +157,7 @@ class History:
         if title:
             figure.suptitle(title)
         figure.tight_layout()
-        figure.savefig(os.fspath(path), format="png")
+        write_atomically(path, lambda file: figure.savefig(file, format="png"), "History.plot")
 
     def _plot_column(self, axes, epochs, column, style) -> None:
         points = [(e, v) for e, v in zip(epochs, self[column])
