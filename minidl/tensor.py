@@ -12,6 +12,8 @@ _INT64_RANGE = np.iinfo(np.int64)
 _FLOAT_OF_SIZE = {2: np.dtype(np.float32),  # float16: every value is exact in float32
                   4: np.dtype(np.float32), 8: np.dtype(np.float64)}
 _INT64 = np.dtype(np.int64)
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
+               "bool": "BoolTensor"}  # Tensor.type(), PyTorch's names
 
 
 def _as_array(data, where: str, copy: bool = False) -> np.ndarray:
@@ -206,13 +208,55 @@ class Tensor:
         detached._version = self._version
         return detached
 
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph, in place (it becomes a leaf without grad)."""
+        self._node, self._requires_grad = None, False
+        return self
+
+    def tolist(self):
+        """The values as (nested) Python lists of floats, ints or bools."""
+        return self.data.tolist()
+
+    def element_size(self) -> int:
+        """Bytes per element (4 for float32)."""
+        return self.data.itemsize
+
+    # casts, as PyTorch's: the same tensor when the dtype is already right; to float types
+    # recorded in the graph, to int64 and bool not (a gradient cannot be rounded)
     def float(self) -> "Tensor":
-        """This tensor as float32 (an explicit cast, recorded in the graph)."""
+        """This tensor as float32."""
         return ops.cast(self, np.float32)
 
     def double(self) -> "Tensor":
-        """This tensor as float64 (an explicit cast, recorded in the graph)."""
+        """This tensor as float64."""
         return ops.cast(self, np.float64)
+
+    def long(self) -> "Tensor":
+        """This tensor as int64 (rounded towards zero)."""
+        return ops.cast(self, np.int64)
+
+    def int(self) -> "Tensor":
+        """This tensor as int64: minidl's one integer dtype (PyTorch's .int() gives int32)."""
+        return ops.cast(self, np.int64)
+
+    def bool(self) -> "Tensor":
+        """This tensor as bool (nonzero is True)."""
+        return ops.cast(self, np.bool_)
+
+    def to(self, dtype) -> "Tensor":
+        """This tensor in `dtype` (np.float32, "float64", ...); "cpu" returns it as it is,
+        since minidl runs on the CPU."""
+        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
+            if dtype == "cpu":
+                return self
+            raise RuntimeError(f"to({dtype!r}): minidl runs on the CPU only; use 'cpu'")
+        return ops.cast(self, dtype)
+
+    def type(self, dtype=None):
+        """The type's name (dtype=None, e.g. 'minidl.FloatTensor'), or a cast to `dtype`."""
+        if dtype is None:
+            return "minidl." + _TYPE_NAMES[self.data.dtype.name]
+        return ops.cast(self, dtype)
 
     # ----- autograd ---------------------------------------------------------------------
     def backward(self, gradient=None) -> None:

@@ -43,8 +43,9 @@ def dtype_argument(dtype, where: str) -> np.dtype:
     except TypeError:
         converted = None
     if converted is None or converted.name not in DTYPES:
+        shown = converted.name if converted is not None else repr(dtype)
         raise TypeError(f"{where}: expected a dtype of float32, float64, int64 or bool, got "
-                        f"{dtype!r}")
+                        f"{shown}")
     return converted
 
 

@@ -20,9 +20,11 @@ class MatMul(Function):
         a = self.a[None, :] if self.a.ndim == 1 else self.a
         b = self.b[:, None] if self.b.ndim == 1 else self.b
         grad = grad_output
-        if self.a.ndim == 1:
+        if self.a.ndim == 1 and self.b.ndim == 1:
+            grad = np.reshape(grad, (1, 1))  # the dot product's 0-d gradient
+        elif self.a.ndim == 1:
             grad = np.expand_dims(grad, -2)
-        if self.b.ndim == 1:
+        elif self.b.ndim == 1:
             grad = np.expand_dims(grad, -1)
         grad_a = grad_b = None
         if self.needs_input_grad[0]:

@@ -79,7 +79,8 @@ class LogSumExp(Function):
         # shift by the maximum so no exp overflows; a row of -inf stays -inf
         shift = np.max(a, axis=axis, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)
-        self.result = np.log(np.exp(a - shift).sum(axis=axis, keepdims=True)) + shift
+        with np.errstate(divide="ignore"):  # log(0) of a row of -inf: -inf, as PyTorch
+            self.result = np.log(np.exp(a - shift).sum(axis=axis, keepdims=True)) + shift
         out = self.result if keepdims else np.squeeze(self.result, axis=axis)
         return np.asarray(out, dtype=a.dtype)
 
