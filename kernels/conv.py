@@ -362,7 +362,7 @@ def _conv_backward_images(grad_out, x, weight_t, geometry, flags, image_start, i
                         sum_t[r, o] += image_grad_weight_t[r, o]
         if has_bias:
             for o in range(out_channels):
-                total = 0.0
+                total = np.float64(0)  # not 0.0: without the JIT, 0.0 + float32 is float32
                 for p in range(out_h * out_w):
                     total += grad_out_image[o, p]
                 bias_sums[o] += total

@@ -91,7 +91,9 @@ def squared_error_backward_reference(grad_out: np.ndarray, input: np.ndarray,
 # drifts with the row length (a softmax over 2^22 logits of 0.01*u had every probability
 # 1e-4 off), while NumPy's pairwise float32 sums in the references do not. The sum is then
 # rounded once to the array dtype, so the per-element arithmetic stays in that dtype
-# (`one` arrives typed so float32 stays float32). Each row function is written out
+# (`one` arrives typed so float32 stays float32). The accumulators start as np.float64(0),
+# not 0.0: run as Python (NUMBA_DISABLE_JIT=1), 0.0 plus a NumPy float32 is a float32
+# (NumPy's promotion rules, NEP 50). Each row function is written out
 # whole: splitting the exp-and-sum loop into a helper that writes the row cost 35% at
 # (60, 10), where the call is not inlined.
 # ---------------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ def _log_softmax_row(x_row, y_row):
     # |x| ~ 1e4 in float32 loses everything below ulp(1e4) = 1e-3.
     for j in range(x_row.size):
         y_row[j] = x_row[j] - row_max
-    total = 0.0  # float64 (see above)
+    total = np.float64(0)  # float64 (see above)
     for j in range(x_row.size):
         total += exp(y_row[j])
     log_total = y_row.dtype.type(math.log(total))
@@ -125,7 +127,7 @@ def _log_softmax_row(x_row, y_row):
 
 @jit
 def _log_softmax_grad_row(g_row, y_row, out_row):
-    g_sum = 0.0  # float64 (see above)
+    g_sum = np.float64(0)  # float64 (see above)
     for j in range(g_row.size):
         g_sum += g_row[j]
     g_sum = g_row.dtype.type(g_sum)
@@ -136,7 +138,7 @@ def _log_softmax_grad_row(g_row, y_row, out_row):
 @jit
 def _softmax_row(x_row, y_row):
     row_max = _row_max(x_row)
-    total = 0.0  # float64 (see above)
+    total = np.float64(0)  # float64 (see above)
     for j in range(x_row.size):
         e = exp(x_row[j] - row_max)
         y_row[j] = e
@@ -148,7 +150,7 @@ def _softmax_row(x_row, y_row):
 
 @jit
 def _softmax_grad_row(g_row, y_row, out_row):
-    g_dot_y = 0.0  # float64 (see above); the products stay in the row dtype
+    g_dot_y = np.float64(0)  # float64 (see above); the products stay in the row dtype
     for j in range(g_row.size):
         g_dot_y += g_row[j] * y_row[j]
     g_dot_y = y_row.dtype.type(g_dot_y)
@@ -166,7 +168,7 @@ def _softmax_cross_entropy_row(x_row, target, grad_row, one):
     for j in range(x_row.size):
         grad_row[j] = x_row[j] - row_max
     shifted_target = grad_row[target]
-    total = 0.0  # float64 (see above)
+    total = np.float64(0)  # float64 (see above)
     for j in range(x_row.size):
         e = exp(grad_row[j])
         grad_row[j] = e

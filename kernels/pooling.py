@@ -33,15 +33,16 @@ relative error is then that of one block whatever the size of the window: at mos
 times float32's rounding unit, approached only by constant inputs, and about 1e-8 for noisy
 data, as accurate as PyTorch's global average pooling (a `mean`, with a cascade sum). One
 float64 accumulator for every value was as accurate and 1.2-1.3x slower on cached planes.
-The NumPy references sum in float64. A sum is rounded once to the array dtype and then
-divided in that dtype (adaptive: by kh, then by kw, as PyTorch does, which is not always the
-same float32 number as one division by kh*kw). The Numba kernels run under the project's
-fastmath subset ('reassoc', 'arcp', ...), which lets LLVM vectorise the block sums and
-reorder them, so averages agree with PyTorch and with the NumPy references to rounding (an
-ulp or two), not always to the bit. Max pooling does no arithmetic and agrees exactly. The
-backward passes only spread shares: an input element receives one share per window that
-contains it (at most ceil(kh/sh) * ceil(kw/sw)), a count set by the window, not by the size
-of the input.
+The NumPy references sum in float64. (The float64 accumulators start as np.float64(0), not
+0.0: run as Python, with NUMBA_DISABLE_JIT=1, 0.0 plus a NumPy float32 is a float32.) A sum is
+rounded once to the array dtype and then divided in that dtype (adaptive: by kh, then by kw,
+as PyTorch does, which is not always the same float32 number as one division by kh*kw). The
+Numba kernels run under the project's fastmath subset ('reassoc', 'arcp', ...), which lets
+LLVM vectorise the block sums and reorder them, so averages agree with PyTorch and with the
+NumPy references to rounding (an ulp or two), not always to the bit. Max pooling does no
+arithmetic and agrees exactly. The backward passes only spread shares: an input element
+receives one share per window that contains it (at most ceil(kh/sh) * ceil(kw/sw)), a count
+set by the window, not by the size of the input.
 
 Layout of the Numba kernels: the C-contiguous input is a stack of N*C independent (H, W)
 planes. A serial `@jit` helper pools one plane (`_max_pool_plane`, ...); each driver loops over
@@ -346,7 +347,7 @@ def _avg_pool_plane_blocked(x, kernel_size, stride, padding, count_include_pad, 
         for ow in range(y.shape[1]):
             h_first, h_stop, w_first, w_stop, divisor = _avg_pool_divisor_at(
                 oh, ow, x.shape, kernel_size, stride, padding, count_include_pad)
-            total = 0.0  # float64: the sum of the blocks' sums
+            total = np.float64(0)  # float64: the sum of the blocks' sums
             for h in range(h_first, h_stop):
                 for start in range(w_first, w_stop, _BLOCK):
                     block = x[h, start:min(start + _BLOCK, w_stop)]
@@ -384,7 +385,7 @@ def _adaptive_avg_pool_plane(x, y):
         h0, h1 = _adaptive_bin(oh, height, output_height)
         for ow in range(output_width):
             w0, w1 = _adaptive_bin(ow, width, output_width)
-            total = 0.0  # float64: the sum of the blocks' float32 sums
+            total = np.float64(0)  # float64: the sum of the blocks' float32 sums
             if w1 - w0 == width:
                 # full rows are one contiguous run, cut into blocks that vectorise (global
                 # average pooling: about 10x faster than row by row)
