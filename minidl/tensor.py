@@ -382,6 +382,9 @@ class Tensor:
     def __getitem__(self, key):
         return ops.index(self, key)
 
+    def __setitem__(self, key, value):
+        ops.index_put_(self, key, value)
+
     def reshape(self, *shape):
         return ops.reshape(self, ops.shape.shape_argument(shape, "reshape"))
 

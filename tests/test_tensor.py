@@ -253,3 +253,14 @@ def test_explicit_casts_carry_gradients():
     (y * 3.0).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.data, 3.0)
+
+
+def test_every_op_is_a_minidl_function_and_the_common_ones_tensor_methods():
+    for name in minidl.ops.PUBLIC:
+        assert getattr(minidl, name) is getattr(minidl.ops, name), name
+    for name in ("exp", "sum", "max", "argmax", "view", "permute", "unsqueeze", "add_",
+                 "zero_", "clone", "long", "tolist", "T"):
+        assert hasattr(minidl.Tensor, name), name
+    x = minidl.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(minidl.exp(x).data, x.exp().data)
+    np.testing.assert_array_equal(minidl.cat([x, x], 1).data, np.hstack([x.data, x.data]))

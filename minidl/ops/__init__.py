@@ -7,7 +7,7 @@ kernels through minidl.functional).
     matmul.py       @, matmul, mm
     reductions.py   sum mean max min argmax argmin var std logsumexp
     shape.py        reshape/view flatten (un)squeeze transpose permute t expand cat stack
-    indexing.py     x[key], with the gradient scattered back
+    indexing.py     x[key] (the gradient scattered back), x[key] = value
     compare.py      == != < <= > >= where allclose isnan
     inplace.py      add_ sub_ mul_ div_ zero_ fill_ copy_ clamp_, += -= *= /=
     conversion.py   casts, clone, contiguous
@@ -16,7 +16,7 @@ from .compare import allclose, eq, ge, gt, isnan, le, lt, ne, where
 from .conversion import cast, clone, contiguous
 from .elementwise import (abs, add, clamp, cos, div, exp, log, mul, neg, pow, relu, sigmoid,
                           sin, sqrt, sub, tanh)
-from .indexing import index
+from .indexing import index, index_put_
 from .inplace import add_, clamp_, copy_, div_, fill_, mul_, sub_, zero_
 from .matmul import matmul, mm
 from .reductions import argmax, argmin, logsumexp, max, mean, min, std, sum, var

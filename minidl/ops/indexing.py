@@ -1,4 +1,4 @@
-"""x[key]: ints, slices, None, ..., integer arrays (lists, ranges, int64 tensors) and boolean
+"""x[key] and x[key] = value: ints, slices, None, ..., integer arrays (lists, ranges, int64 tensors) and boolean
 masks, as NumPy and PyTorch index. The gradient is scattered back with np.add.at, so an index
 that picks the same element twice (x[[0, 0]]) gives it both gradients."""
 from __future__ import annotations
@@ -7,6 +7,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from ._broadcast import sum_to_shape
+from ._promotion import category, check_operand, result_dtype
 from .shape import share_version
 
 
@@ -25,15 +27,20 @@ class Index(Function):
 
 def index(a: Tensor, key) -> Tensor:
     key = index_key(key)
-    try:
-        np.empty(a.shape, dtype=np.bool_)[key]  # NumPy's checks, on no data
-    except IndexError as error:
-        raise IndexError(f"indexing a tensor of shape {a.shape} with {_describe(key)}: "
-                         f"{error}") from None
+    _selected_shape(a.shape, key)
     result = Index.apply(a, key)
     # basic indexing (ints, slices) gives a view, which shares the version counter; an
     # integer array or a mask gives a copy
     return share_version(result, a) if result.data.base is not None else result
+
+
+def _selected_shape(shape: tuple, key) -> tuple:
+    """The shape of x[key] for x of `shape`, from NumPy's own checks run on no data."""
+    try:
+        return np.empty(shape, dtype=np.bool_)[key].shape
+    except IndexError as error:
+        raise IndexError(f"indexing a tensor of shape {shape} with {_describe(key)}: "
+                         f"{error}") from None
 
 
 def index_key(key):
@@ -67,3 +74,51 @@ def _describe(key) -> str:
     parts = key if isinstance(key, tuple) else (key,)
     return "[" + ", ".join(f"array{p.shape}" if isinstance(p, np.ndarray) else repr(p)
                            for p in parts) + "]"
+
+
+class IndexPut(Function):
+    """a with a[key] replaced by value (broadcast to a[key]'s shape): x[key] = value."""
+
+    saves_inputs = False
+
+    def forward(self, a, value, key):
+        self.key = key
+        self.value_shape, self.value_dtype = np.shape(value), getattr(value, "dtype", None)
+        result = a.copy()
+        result[key] = value
+        return result
+
+    def backward(self, grad_output):
+        grad_a = grad_value = None
+        if self.needs_input_grad[0]:
+            grad_a = grad_output.copy()
+            grad_a[self.key] = 0  # the overwritten elements had no say in the result
+        if self.needs_input_grad[1]:
+            grad_value = sum_to_shape(grad_output[self.key], self.value_shape, self.value_dtype)
+        return grad_a, grad_value, None, None
+
+
+def index_put_(a: Tensor, key, value) -> Tensor:
+    """x[key] = value, in place (see ops/inplace.py), value a Tensor or a number."""
+    from .inplace import apply_inplace
+    key = index_key(key)
+    value = check_operand(value, "x[key] = value")
+    target_shape = _selected_shape(a.shape, key)
+    value_shape = np.shape(value.data if isinstance(value, Tensor) else value)
+    if not _broadcasts(target_shape, value_shape) \
+            or np.broadcast_shapes(target_shape, value_shape) != target_shape:
+        raise ValueError(f"x[key] = value: a value of shape {value_shape} does not fit the "
+                         f"{target_shape} elements selected from a tensor of shape {a.shape}")
+    if category(result_dtype(value)) > category(a.dtype):
+        raise TypeError(f"x[key] = value: a {result_dtype(value)} value cannot be stored in a "
+                        f"{a.dtype} tensor")
+    return apply_inplace(a, "x[key] = value",
+                         lambda t: IndexPut.apply(t, value, key))
+
+
+def _broadcasts(*shapes) -> bool:
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return False
+    return True

@@ -63,3 +63,34 @@ def test_a_bool_tensor_mask_from_a_comparison(rng):
 def test_bad_indices_are_an_index_error(key, message):
     with pytest.raises(IndexError, match=message):
         minidl.tensor(np.ones((3, 4)))[key]
+
+
+def test_setitem_writes_in_place_with_a_version_bump():
+    x = minidl.tensor(np.arange(6.0).reshape(2, 3))
+    array = x.data
+    x[x > 2] = 0
+    x[0] = minidl.tensor(np.array([7.0, 8.0, 9.0]))
+    x[:, 0] = -1  # a number broadcast over the selection
+    assert x.data is array and x._version.value == 3
+    np.testing.assert_array_equal(x.data, [[-1, 8, 9], [-1, 0, 0]])
+
+
+def test_setitem_gradients_reach_the_value_and_the_rest_of_the_tensor(rng):
+    def put(x, v):
+        h = x * 1.0
+        h[:, 1:3] = v  # v (2,) broadcast into the (3, 2) selection
+        return h
+    check_gradients(put, [leaf(rng, 3, 4), leaf(rng, 2)], rng)
+
+
+def test_setitem_refusals():
+    w = minidl.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        w[0] = 2.0
+    x = minidl.tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"a value of shape \(2,\) does not fit the \(2, 3\)"):
+        x[:] = minidl.tensor(np.ones(2))
+    with pytest.raises(TypeError, match="a float32 value cannot be stored in a int64 tensor"):
+        minidl.tensor(np.arange(3))[0] = 0.5
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[5] = 1.0
