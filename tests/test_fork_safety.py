@@ -19,6 +19,7 @@ TIMEOUT = 300  # compiling the kernels cold takes about a minute on a shared 2-c
 # Shapes above the parallel thresholds of Linear, ReLU, BatchNorm1d and SGD, so the parent
 # runs their parallel kernels (checked below) before it forks.
 STEP = textwrap.dedent("""
+    import io
     import multiprocessing
     import os
 
@@ -102,6 +103,9 @@ NESTED = STEP + textwrap.dedent("""
 
     def child():
         assert_same(train_step(3)[0], expected, "child")
+        config = io.StringIO()
+        minidl.show_config(file=config)
+        assert ("parallel kernels run serially here" in config.getvalue()) == JIT, config
         assert run_in_fork(lambda: assert_same(train_step(3)[0], expected, "grandchild")) == 0
 
     assert run_in_fork(child) == 0
