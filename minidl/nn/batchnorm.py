@@ -113,9 +113,6 @@ class _BatchNorm(Module):
             running_var if keep_running else None,
             weight, bias, use_batch_stats, factor, float(self.eps))
 
-    def _updates_running_stats(self) -> bool:
-        return self.training and self.track_running_stats
-
     def _is_plain_call(self, input, weight, bias, running_mean, running_var,
                        num_batches_tracked) -> bool:
         """The common case, checked cheaply (see _checks.is_plain_tensor/is_plain_array); False
@@ -128,24 +125,23 @@ class _BatchNorm(Module):
         scalar."""
         if not isinstance(input, Tensor):
             return False
-        data, shape = input.data, self._channel_shape
+        data, shape, plain = input.data, self._channel_shape, _checks.is_plain_array
         dtype = data.dtype
         if not (_checks.is_plain_tensor(input, dtype) and data.ndim in self._expected_dims
                 and data.shape[1] == self.num_features
-                and (not self.training or data.size // self.num_features > 1)):
+                and (not self.training or data.size // self.num_features > 1)
+                and (weight is None or plain(weight.data, shape, dtype))
+                and (bias is None or plain(bias.data, shape, dtype))):
             return False
-        for tensor in (weight, bias):
-            if tensor is not None and not _checks.is_plain_array(tensor.data, shape, dtype):
-                return False
         if running_mean is None or running_var is None:
             return running_mean is running_var  # both None: no running statistics
-        if not (_checks.is_plain_array(running_mean.data, shape, dtype)
-                and _checks.is_plain_array(running_var.data, shape, dtype)):
+        mean, var = running_mean.data, running_var.data
+        if not (plain(mean, shape, dtype) and plain(var, shape, dtype)):
             return False
-        if not self._updates_running_stats():
-            return True
-        return (_checks.is_writable_in_place(running_mean.data)
-                and _checks.is_writable_in_place(running_var.data)
+        if not (self.training and self.track_running_stats):
+            return True  # the running statistics are only read
+        writable = _checks.is_writable_in_place
+        return (writable(mean) and writable(var)
                 and (num_batches_tracked is None or _is_batch_counter(num_batches_tracked.data)))
 
     def _check_call(self, input, weight, bias, running_mean, running_var,
@@ -160,7 +156,7 @@ class _BatchNorm(Module):
         if (running_mean is None) != (running_var is None):
             raise ValueError(f"{where}: running_mean and running_var must both be Tensors or "
                              f"both be None")
-        updated = self._updates_running_stats()
+        updated = self.training and self.track_running_stats
         reference = reference_name = None  # the first array of the state: the rest match it
         for name, tensor in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                              ("running_var", running_var)):
