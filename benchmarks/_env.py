@@ -240,7 +240,7 @@ def environment_info() -> dict:
         "minidl_threads": minidl.get_num_threads(),
         "numba_threading_layer": layer,
         "numba_pool_size": numba.config.NUMBA_NUM_THREADS,
-        "numba_cache_dir": numba.config.CACHE_DIR or "beside the kernel sources (__pycache__)",
+        "numba_cache_dir": minidl.kernels._config.KERNEL_CACHE.describe(),
         "versions": {"python": platform.python_version(), "minidl": minidl.__version__,
                      "numpy": np.__version__, "numba": numba.__version__,
                      "scipy": scipy.__version__},

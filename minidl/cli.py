@@ -37,6 +37,7 @@ import scipy
 from . import __version__, models
 from ._files import write_atomically
 from .backend import current_kernels, use_kernels
+from .threads import show_config
 from .data import MNIST, DataLoader, FashionMNIST, transforms
 from .nn import CrossEntropyLoss
 from .optim import SGD, Adagrad, Adam, AdamW
@@ -497,21 +498,7 @@ def _evaluation_config(config, path: str) -> dict:
 
 def info_command(args, out=None) -> int:
     out = out or sys.stdout
-    try:
-        from .threads import show_config
-    except ImportError:
-        show_config = None
-    if show_config is not None:
-        show_config(file=out)
-    else:
-        v = versions()
-        print(f"minidl {v['minidl']}\npython {v['python']} ({sys.executable})\n"
-              f"numpy {v['numpy']}, numba {v['numba']}, scipy {v['scipy']}\n"
-              f"kernel set: {current_kernels()}\n"
-              f"threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}\n"
-              f"threading layer: {_threading_layer() or 'not started yet'}\n"
-              f"kernel cache: {numba.config.CACHE_DIR or '__pycache__ beside the kernels'}",
-              file=out)
+    show_config(file=out)
     extras = []
     for module, extra in (("tqdm", "progress"), ("matplotlib", "plot")):
         if importlib.util.find_spec(module) is None:
