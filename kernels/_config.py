@@ -97,6 +97,15 @@ def _can_read(directory: str) -> bool:
     return os.path.isdir(directory) and os.access(directory, os.R_OK | os.X_OK)
 
 
+def _holds_compiled_kernels(directory: str) -> bool:
+    """Whether `directory` holds any of Numba's cache index files (*.nbi)."""
+    try:
+        return _can_read(directory) and any(name.endswith(".nbi")
+                                            for name in os.listdir(directory))
+    except OSError:
+        return False
+
+
 def _fallback_directories(environ) -> list[str]:
     """Per-user places for the cache when neither NUMBA_CACHE_DIR nor the package will do."""
     base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -109,7 +118,9 @@ def choose_kernel_cache(environ=os.environ) -> CacheSetting:
 
     1. NUMBA_CACHE_DIR, if set: writable if files can be created in it; if it exists but cannot
        be written (a cluster's pre-filled shared cache), read-only, used as it is.
-    2. Otherwise `__pycache__` beside the kernel sources, if writable (Numba's default).
+    2. Otherwise `__pycache__` beside the kernel sources, if writable (Numba's default); if it
+       cannot be written but holds compiled kernels (an installation its administrator ran
+       once, e.g. a cluster's shared site-packages), read-only, used as it is.
     3. Otherwise (or if NUMBA_CACHE_DIR can be neither written nor read) a per-user directory.
     4. If nothing can be written: off, and a one-line warning says so.
     """
@@ -121,8 +132,12 @@ def choose_kernel_cache(environ=os.environ) -> CacheSetting:
             return CacheSetting(requested, "writable")
         if _can_read(requested):
             return CacheSetting(requested, "read-only")
-    elif _can_write_into(os.path.join(_HERE, "__pycache__")):
-        return CacheSetting(None, "writable")
+    else:
+        beside_sources = os.path.join(_HERE, "__pycache__")
+        if _can_write_into(beside_sources):
+            return CacheSetting(None, "writable")
+        if _holds_compiled_kernels(beside_sources):
+            return CacheSetting(None, "read-only")
     tried = [requested] if requested else [os.path.join(_HERE, "__pycache__")]
     for candidate in _fallback_directories(environ):
         if _can_write_into(candidate):

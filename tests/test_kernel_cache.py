@@ -201,6 +201,29 @@ def test_read_only_prefilled_cache_is_used_as_it_is(tmp_path):
     assert not (tmp_path / "xdg").exists()  # no second cache made beside the shared one
 
 
+@needs_jit
+def test_read_only_installation_with_prefilled_kernels_uses_them(tmp_path):
+    """A cluster's shared install: the administrator ran minidl once (filling __pycache__
+    beside the kernels), then the site became read-only for the users."""
+    site = copy_of_the_package(tmp_path)
+    filled, _ = run_python(PROGRAM, tmp_path, PYTHONPATH=str(site), NUMBA_CACHE_DIR="")
+    assert filled["mode"] == "writable" and filled["directory"] is None
+    make_read_only(site)
+    try:
+        assert_really_read_only(site / "minidl" / "kernels" / "__pycache__", tmp_path)
+        before = snapshot(site)
+        loaded, stderr = run_python(PROGRAM, tmp_path, read_only_respected=True,
+                                    PYTHONPATH=str(site), NUMBA_CACHE_DIR="")
+        after = snapshot(site)
+    finally:
+        make_writable(site)
+    assert (loaded["mode"], loaded["directory"]) == ("read-only", None)
+    assert loaded["misses"] == 0 and loaded["hits"] > 0, loaded
+    assert (loaded["loss"], loaded["grad"]) == (filled["loss"], filled["grad"])
+    assert after == before and stderr == ""
+    assert not (tmp_path / "xdg").exists()  # no per-user copy compiled beside it
+
+
 def test_no_writable_directory_at_all_still_runs_with_one_line(tmp_path, unwritable):
     site = copy_of_the_package(tmp_path)
     make_read_only(site)
