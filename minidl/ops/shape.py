@@ -109,8 +109,11 @@ def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if start > end:
         raise ValueError(f"flatten: start_dim ({start_dim}) must not come after end_dim "
                          f"({end_dim}) for a tensor of {a.ndim} dimensions")
+    if start == end:
+        return a  # nothing to merge: the tensor itself, as torch.flatten (no node, no cost)
     merged = int(np.prod(a.shape[start:end + 1]))
-    return reshape(a, a.shape[:start] + (merged,) + a.shape[end + 1:])
+    # a shape made from a's own sizes: no need for reshape's checks
+    return share_version(Reshape.apply(a, a.shape[:start] + (merged,) + a.shape[end + 1:]), a)
 
 
 def unsqueeze(a: Tensor, dim: int) -> Tensor:

@@ -77,3 +77,9 @@ def test_views_share_the_version_counter():
 def test_bad_arguments_are_named(bad, error, message):
     with pytest.raises(error, match=message):
         bad(minidl.tensor(np.ones((2, 3))))
+
+
+def test_flatten_with_nothing_to_merge_returns_the_tensor_itself_as_pytorch():
+    x = minidl.tensor(np.ones((4, 3)), requires_grad=True)
+    assert x.flatten(1) is x and minidl.flatten(x, 0, 0) is x
+    assert x.flatten().shape == (12,) and x.flatten()._version is x._version
