@@ -28,11 +28,12 @@ Rounding: a window or bin sum must not lose digits as it grows. A float32 runnin
 the mean of a 4096x4096 plane of 1 + 0.01*u came out 9e-4 too small (relative), and once a
 partial sum reaches 2^24, adding 1 leaves it unchanged. So the sums are blocked: runs of at
 most _BLOCK values are summed in the array dtype (a loop that LLVM vectorises) and the block
-sums are added in float64; a window or bin of at most _BLOCK values is a single block. The
-relative error is then that of one block whatever the size of the window: at most _BLOCK
-times float32's rounding unit, approached only by constant inputs, and about 1e-8 for noisy
-data, as accurate as PyTorch's global average pooling (a `mean`, with a cascade sum). One
-float64 accumulator for every value was as accurate and 1.2-1.3x slower on cached planes.
+sums are added in float64. A window (or a whole plane, for adaptive pooling) of at most
+_BLOCK values is a single block, summed by the plain loop of a function of its own (the block
+loops cost 5-15% on such small sums). The relative error is then that of one block whatever
+the size of the window: at most _BLOCK times float32's rounding unit, approached only by
+constant inputs, and about 1e-8 for noisy data, as accurate as PyTorch's global average
+pooling (a `mean`, with a cascade sum). One float64 accumulator for every value was as accurate and 1.2-1.3x slower on cached planes.
 The NumPy references sum in float64. (The float64 accumulators start as np.float64(0), not
 0.0: run as Python, with NUMBA_DISABLE_JIT=1, 0.0 plus a NumPy float32 is a float32.) A sum is
 rounded once to the array dtype and then divided in that dtype (adaptive: by kh, then by kw,
@@ -376,8 +377,35 @@ def _avg_pool_backward_plane(grad_out, kernel_size, stride, padding, count_inclu
 
 @jit
 def _adaptive_avg_pool_plane(x, y):
-    """x (H, W) -> y (Ho, Wo): bin sums (blocked, float64 across blocks), rounded to x's dtype
-    and divided by kh then kw (as PyTorch)."""
+    """x (H, W) -> y (Ho, Wo): bin sums, divided by kh then kw (as PyTorch), for a plane of at
+    most _BLOCK values (the 7x7 to 16x16 heads of CNNs): one block, summed in x's dtype."""
+    height, width = x.shape
+    output_height, output_width = y.shape
+    flat = x.reshape(height * width)
+    for oh in range(output_height):
+        h0, h1 = _adaptive_bin(oh, height, output_height)
+        for ow in range(output_width):
+            w0, w1 = _adaptive_bin(ow, width, output_width)
+            total = x.dtype.type(0)  # typed: float32 sums stay float32
+            if w1 - w0 == width:
+                # full rows are one contiguous run: a single long loop that vectorises
+                # (global average pooling: about 10x faster than row by row)
+                run = flat[h0 * width:h1 * width]
+                for k in range(run.size):
+                    total += run[k]
+            else:
+                for h in range(h0, h1):
+                    row = x[h, w0:w1]
+                    for k in range(row.size):
+                        total += row[k]
+            y[oh, ow] = total / x.dtype.type(h1 - h0) / x.dtype.type(w1 - w0)
+
+
+@jit
+def _adaptive_avg_pool_plane_blocked(x, y):
+    """_adaptive_avg_pool_plane for planes of more than _BLOCK values: the bins are cut into
+    blocks summed in x's dtype, and the block sums are added in float64, rounded to x's dtype
+    at the end. (The block loops cost 10-15% on small planes, hence the separate function.)"""
     height, width = x.shape
     output_height, output_width = y.shape
     flat = x.reshape(height * width)
@@ -450,8 +478,12 @@ def _avg_pool_backward_planes(grad_out, kernel_size, stride, padding, count_incl
 
 
 def _adaptive_avg_pool_forward_planes(x, y):
-    for plane in prange(x.shape[0]):
-        _adaptive_avg_pool_plane(x[plane], y[plane])
+    if x.shape[1] * x.shape[2] > _BLOCK:  # chosen once, outside the loop over the planes
+        for plane in prange(x.shape[0]):
+            _adaptive_avg_pool_plane_blocked(x[plane], y[plane])
+    else:
+        for plane in prange(x.shape[0]):
+            _adaptive_avg_pool_plane(x[plane], y[plane])
 
 
 def _adaptive_avg_pool_backward_planes(grad_out, grad_input):
