@@ -33,11 +33,12 @@ _BLOCK values is a single block, summed by the plain loop of a function of its o
 loops cost 5-15% on such small sums). The relative error is then that of one block whatever
 the size of the window: at most _BLOCK times float32's rounding unit, approached only by
 constant inputs, and about 1e-8 for noisy data, as accurate as PyTorch's global average
-pooling (a `mean`, with a cascade sum). One float64 accumulator for every value was as accurate and 1.2-1.3x slower on cached planes.
-The NumPy references sum in float64. (The float64 accumulators start as np.float64(0), not
-0.0: run as Python, with NUMBA_DISABLE_JIT=1, 0.0 plus a NumPy float32 is a float32.) A sum is
-rounded once to the array dtype and then divided in that dtype (adaptive: by kh, then by kw,
-as PyTorch does, which is not always the same float32 number as one division by kh*kw). The
+pooling (a `mean`, with a cascade sum). One float64 accumulator for every value was as
+accurate and 1.2-1.3x slower on cached planes. The NumPy references sum in float64. (The
+float64 accumulators start as np.float64(0), not 0.0: run as Python, with
+NUMBA_DISABLE_JIT=1, 0.0 plus a NumPy float32 is a float32.) A sum is rounded once to the
+array dtype and then divided in that dtype (adaptive: by kh, then by kw, as PyTorch does,
+which is not always the same float32 number as one division by kh*kw). The
 Numba kernels run under the project's fastmath subset ('reassoc', 'arcp', ...), which lets
 LLVM vectorise the block sums and reorder them, so averages agree with PyTorch and with the
 NumPy references to rounding (an ulp or two), not always to the bit. Max pooling does no
