@@ -13,7 +13,9 @@ from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import ops
-from .ops import *  # noqa: F401,F403  (minidl.exp, minidl.cat, ...: the names in ops.PUBLIC)
+# minidl.exp, minidl.cat, ...: the names in ops.PUBLIC. They include abs, all, any, max, min,
+# pow and sum (as torch's do), which hide Python's builtins in this module: use builtins.max here
+from .ops import *  # noqa: F401,F403,E402
 from .threads import get_num_threads, set_num_threads, show_config
 from . import data, models, nn, optim, train  # noqa: E402
 

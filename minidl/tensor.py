@@ -412,9 +412,10 @@ from . import ops  # noqa: E402
 # x.exp() is minidl.exp(x): these methods are the ops themselves (self is their first argument)
 _OPS_AS_METHODS = ("add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt",
                    "sin", "cos", "sigmoid", "tanh", "relu", "clamp", "matmul", "mm", "sum",
-                   "mean", "max", "min", "argmax", "argmin", "var", "std", "logsumexp", "eq",
-                   "ne", "lt", "le", "gt", "ge", "isnan", "flatten", "view_as", "unsqueeze",
-                   "squeeze", "transpose", "permute", "t", "expand_as", "add_", "sub_", "mul_",
-                   "div_", "clamp_", "fill_", "zero_", "copy_", "clone", "contiguous")
+                   "mean", "max", "min", "any", "all", "argmax", "argmin", "var", "std",
+                   "logsumexp", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "flatten",
+                   "view_as", "unsqueeze", "squeeze", "transpose", "permute", "t", "expand_as",
+                   "add_", "sub_", "mul_", "div_", "clamp_", "fill_", "zero_", "copy_", "clone",
+                   "contiguous")
 for _name in _OPS_AS_METHODS:
     setattr(Tensor, _name, getattr(ops, _name))

@@ -219,3 +219,17 @@ def _arg_extreme(a, dim, keepdim, pick, where):
                                                                    else ()))
     dim = normalize_dim(dim, a.ndim, where) if a.ndim else None
     return Tensor._wrap(np.asarray(pick(a.data, axis=dim, keepdims=keepdim), dtype=INT64))
+
+
+def any(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Whether any element (along `dim`) is nonzero: a bool tensor, outside the graph."""
+    _check_tensor(a, "any")
+    return Tensor._wrap(np.asarray(a.data.any(axis=normalize_dims(dim, a.ndim, "any"),
+                                              keepdims=keepdim)))
+
+
+def all(a: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Whether every element (along `dim`) is nonzero: a bool tensor, outside the graph."""
+    _check_tensor(a, "all")
+    return Tensor._wrap(np.asarray(a.data.all(axis=normalize_dims(dim, a.ndim, "all"),
+                                              keepdims=keepdim)))

@@ -11,6 +11,7 @@ from ..autograd import Function
 from ..tensor import Tensor
 from ._broadcast import sum_to_shape
 from ._dims import normalize_dim
+from ._promotion import result_dtype
 
 
 def share_version(view: Tensor, base: Tensor) -> Tensor:
@@ -57,16 +58,19 @@ class Expand(Function):
 class Concatenate(Function):
     saves_inputs = False
 
-    def forward(self, *arrays, dim, stack):
+    def forward(self, *arrays, dim, stack, dtype):
         self.dim, self.stack = dim, stack
         self.sizes = [1 if stack else a.shape[dim] for a in arrays]
+        self.input_dtypes = [a.dtype for a in arrays]
+        arrays = [a.astype(dtype, copy=False) for a in arrays]
         return np.stack(arrays, axis=dim) if stack else np.concatenate(arrays, axis=dim)
 
     def backward(self, grad_output):
         pieces = np.split(grad_output, np.cumsum(self.sizes)[:-1], axis=self.dim)
         if self.stack:
             pieces = [np.squeeze(piece, axis=self.dim) for piece in pieces]
-        return tuple(pieces)
+        return tuple(piece.astype(dtype, copy=False)
+                     for piece, dtype in zip(pieces, self.input_dtypes))
 
 
 def _check_tensor(a, where: str) -> None:
@@ -197,7 +201,8 @@ def expand_as(a: Tensor, other: Tensor) -> Tensor:
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    """Join tensors along an existing dimension (their other sizes must agree)."""
+    """Join tensors along an existing dimension (their other sizes must agree), in the dtype
+    they promote to (float32 and float64 give float64, as PyTorch)."""
     tensors = _check_sequence(tensors, "cat")
     dim = normalize_dim(dim, tensors[0].ndim, "cat")
     first = tensors[0]
@@ -206,7 +211,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
                 size != first.shape[d] for d, size in enumerate(other.shape) if d != dim):
             raise ValueError(f"cat: tensors must have the same shape except in dimension "
                              f"{dim}, got {first.shape} and {other.shape} (tensor {index})")
-    return Concatenate.apply(*tensors, dim=dim, stack=False)
+    return Concatenate.apply(*tensors, dim=dim, stack=False, dtype=result_dtype(*tensors))
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
@@ -217,7 +222,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
         if other.shape != tensors[0].shape:
             raise ValueError(f"stack: expected tensors of one shape, got {tensors[0].shape} "
                              f"and {other.shape} (tensor {index})")
-    return Concatenate.apply(*tensors, dim=dim, stack=True)
+    return Concatenate.apply(*tensors, dim=dim, stack=True, dtype=result_dtype(*tensors))
 
 
 def _check_sequence(tensors, where: str) -> list:
@@ -230,8 +235,4 @@ def _check_sequence(tensors, where: str) -> list:
         if not isinstance(tensor, Tensor):
             raise TypeError(f"{where}: expected Tensors, got {type(tensor).__name__} at "
                             f"position {index}")
-    dtypes = {tensor.dtype for tensor in tensors}
-    if len(dtypes) > 1:  # PyTorch promotes here; minidl asks for one dtype (nothing silent)
-        raise TypeError(f"{where}: expected tensors of one dtype, got "
-                        f"{sorted(str(d) for d in dtypes)}; convert with .float() or .double()")
     return list(tensors)

@@ -85,3 +85,10 @@ def test_sums_of_bools_and_ints_are_int64():
 def test_bad_arguments_are_named(bad, error, message):
     with pytest.raises(error, match=message):
         bad(minidl.tensor(np.ones((2, 3))))
+
+
+def test_any_and_all():
+    t = minidl.tensor(np.array([[0.0, 1.0], [0.0, 0.0]]))
+    assert (t > 0).any().item() is True and (t >= 0).all().item() is True
+    np.testing.assert_array_equal(t.any(dim=1).data, [True, False])
+    np.testing.assert_array_equal(minidl.all(t == 0, 0, keepdim=True).data, [[True, False]])

@@ -68,7 +68,6 @@ def test_views_share_the_version_counter():
     (lambda t: t.flatten(1, 0), ValueError, "start_dim"),
     (lambda t: minidl.cat([t, minidl.tensor(np.ones((3, 3)))], 1), ValueError,
      r"cat: tensors must have the same shape except in dimension 1"),
-    (lambda t: minidl.cat([t, t.float()]), TypeError, "cat: expected tensors of one dtype"),
     (lambda t: minidl.stack([t, t.T]), ValueError, "stack: expected tensors of one shape"),
     (lambda t: minidl.cat(t), TypeError, "cat: expected a list or tuple of Tensors"),
     (lambda t: minidl.stack([]), ValueError, "at least one tensor"),
@@ -83,3 +82,14 @@ def test_flatten_with_nothing_to_merge_returns_the_tensor_itself_as_pytorch():
     x = minidl.tensor(np.ones((4, 3)), requires_grad=True)
     assert x.flatten(1) is x and minidl.flatten(x, 0, 0) is x
     assert x.flatten().shape == (12,) and x.flatten()._version is x._version
+
+
+def test_cat_and_stack_promote_dtypes_as_pytorch_and_return_each_gradient_in_its_dtype():
+    a = minidl.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    b = minidl.tensor(np.ones((1, 3)), requires_grad=True)
+    joined = minidl.cat([a, b])
+    assert joined.dtype == np.float64 and joined.shape == (3, 3)
+    joined.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    assert minidl.stack([minidl.tensor(np.arange(2)), minidl.tensor(np.ones(2, np.float32))]
+                        ).dtype == np.float32
