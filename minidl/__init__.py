@@ -17,6 +17,14 @@ from . import ops
 # pow and sum (as torch's do), which hide Python's builtins in this module: use builtins.max here
 from .ops import *  # noqa: F401,F403,E402
 from .threads import get_num_threads, set_num_threads, show_config
+# constructors (zeros, randn, from_numpy, ...), dtypes (minidl.float32, ...) and the CPU device
+from .creation import *  # noqa: F401,F403,E402
+from .creation import __all__ as _CREATION_NAMES
+# minidl.float and minidl.bool hide the builtins in this module too (see above)
+from .dtypes import PYTORCH_NAMES as _DTYPE_NAMES
+from .dtypes import bool_ as bool, double, float32, float32 as float, float64, int32, int64, long
+from .device import device
+from . import backends, cuda  # noqa: E402
 from . import data, models, nn, optim, train  # noqa: E402
 
 __version__ = "0.1.0"
@@ -27,4 +35,5 @@ _allocator.keep_freed_memory()  # freed memory is reused: steps do not page-faul
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "set_grad_enabled",
            "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
-           "nn", "optim", "data", "models", "train", "kernels", "ops"] + ops.PUBLIC
+           "nn", "optim", "data", "models", "train", "kernels", "ops", "device", "cuda",
+           "backends"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)

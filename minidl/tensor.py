@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from . import autograd
+from .device import CPU, cpu_only
 
 
 _INT64_RANGE = np.iinfo(np.int64)
@@ -243,14 +244,25 @@ class Tensor:
         """This tensor as bool (nonzero is True)."""
         return ops.cast(self, np.bool_)
 
-    def to(self, dtype) -> "Tensor":
-        """This tensor in `dtype` (np.float32, "float64", ...); "cpu" returns it as it is,
-        since minidl runs on the CPU."""
-        if isinstance(dtype, str) and dtype.split(":")[0] in ("cpu", "cuda", "mps"):
-            if dtype == "cpu":
-                return self
-            raise RuntimeError(f"to({dtype!r}): minidl runs on the CPU only; use 'cpu'")
-        return ops.cast(self, dtype)
+    def to(self, *args, **kwargs) -> "Tensor":
+        """This tensor in another dtype and/or on a device, as PyTorch's: to(minidl.float64),
+        to("cpu"), to(device, dtype), to(other), to(dtype=..., copy=True). The same tensor
+        when nothing changes; the only device is the CPU ("cuda" raises, see minidl/device.py)."""
+        return ops.conversion.to(self, *args, **kwargs)
+
+    def cpu(self) -> "Tensor":
+        """This tensor, which is on the CPU already (minidl's only device)."""
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise cpu_only("cuda()")
+
+    @property
+    def device(self):
+        """minidl.device("cpu"): every tensor is on the CPU."""
+        return CPU
+
+    is_cuda = False  # PyTorch's attribute: minidl has no GPU tensors
 
     def type(self, dtype=None):
         """The type's name (dtype=None, e.g. 'minidl.FloatTensor'), or a cast to `dtype`."""

@@ -10,6 +10,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from ..device import cpu_only
+from ..ops.conversion import to_arguments
 from ..tensor import Tensor, _as_array
 from .parameter import Parameter
 
@@ -200,6 +202,24 @@ class Module:
     def double(self) -> "Module":
         """Convert floating point parameters and buffers to float64 in place (gradient checks)."""
         return self._cast(np.float64)
+
+    def to(self, *args, **kwargs) -> "Module":
+        """PyTorch's Module.to: to(device), to(dtype), to(device, dtype), to(tensor). The
+        device must be the CPU (minidl's only one: nothing moves); a dtype, which must be
+        floating point, converts the floating point parameters and buffers (as .float() and
+        .double() do; integer buffers such as num_batches_tracked stay int64). Returns self."""
+        dtype, _ = to_arguments(args, kwargs, "Module.to")
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to: expected a floating point dtype (float32 or float64), "
+                            f"got {dtype}; a module's parameters stay floating point")
+        return self if dtype is None else self._cast(dtype)
+
+    def cpu(self) -> "Module":
+        """This module, whose parameters are on the CPU already (minidl's only device)."""
+        return self
+
+    def cuda(self, *args, **kwargs):
+        raise cpu_only("Module.cuda()")
 
     def _cast(self, dtype) -> "Module":
         for tensor in list(self.parameters()) + list(self.buffers()):
