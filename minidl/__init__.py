@@ -7,7 +7,8 @@ kernels, each beside the plain NumPy reference it must agree with.
 """
 from . import kernels  # noqa: F401  (first: sets Numba's cache directory and thread policy)
 from . import _allocator
-from .autograd import is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd
+from .autograd import inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import current_kernels, use_kernels
 from .random import manual_seed
 from .serialization import load, save
@@ -32,7 +33,8 @@ __version__ = "0.1.0"
 threads._apply_environment_default()  # OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, CPU affinity
 _allocator.keep_freed_memory()  # freed memory is reused: steps do not page-fault their arrays
 
-__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "set_grad_enabled",
+__all__ = ["Tensor", "tensor", "autograd", "no_grad", "inference_mode", "is_grad_enabled",
+           "set_grad_enabled",
            "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
            "nn", "optim", "data", "models", "train", "kernels", "ops", "device", "cuda",

@@ -84,6 +84,23 @@ def _minidl_dtype(array: np.ndarray, where: str) -> np.dtype:
                     f"{dtype}{hint}")
 
 
+def output_gradient(output: "Tensor", gradient, where: str) -> np.ndarray:
+    """The array backward starts from at `output`: `gradient` (an array or Tensor of output's
+    shape and dtype), or 1 when it is None and output has one element (a loss)."""
+    if gradient is None:
+        if output.data.size != 1:
+            raise ValueError(f"{where}: the gradient can be omitted only for a tensor with one "
+                             f"element (a scalar loss), got shape {output.shape}; pass a "
+                             f"gradient of that shape")
+        return np.ones_like(output.data)
+    gradient = _as_array(gradient, where)
+    if gradient.shape != output.shape or gradient.dtype != output.dtype:
+        raise ValueError(f"{where}: expected a gradient of shape {output.shape} and dtype "
+                         f"{output.dtype}, got shape {gradient.shape} and dtype "
+                         f"{gradient.dtype}")
+    return gradient
+
+
 def tensor(data, requires_grad: bool = False) -> "Tensor":
     """Create a Tensor from an array-like, copying the data (as torch.tensor).
 
@@ -119,7 +136,7 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False):
         self.data = self._leaf_array(data)
         self.grad: Tensor | None = None
-        self._node = None  # the Function that produced this tensor (None for leaves)
+        self._node = None  # the graph node that produced this tensor (None for leaves)
         self._version = autograd.VersionCounter()  # in-place changes (shared with views)
         self.requires_grad = requires_grad
 
@@ -271,30 +288,47 @@ class Tensor:
         return ops.cast(self, dtype)
 
     # ----- autograd ---------------------------------------------------------------------
-    def backward(self, gradient=None) -> None:
-        """Accumulate the gradient of this tensor with respect to every leaf into `.grad`.
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor with respect to every leaf into `.grad`
+        (and into `.grad` of the non-leaf tensors that called retain_grad()).
 
         Args:
             gradient: d(something)/d(self), an array or Tensor of this tensor's shape and dtype.
                 May be omitted only when this tensor has one element (a loss).
+            retain_graph: keep what the graph saved, so that it can be differentiated again
+                (by default a backward frees it, as in PyTorch).
+            create_graph: not available (minidl's backward computes on arrays, not as a graph).
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): minidl's backward computes "
+                                      "on arrays, not as a graph, so gradients of gradients "
+                                      "are not available")
+        if retain_graph is not None and not isinstance(retain_graph, (bool, np.bool_)):
+            raise TypeError(f"backward(): expected retain_graph True, False or None, got "
+                            f"{retain_graph!r}")
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no graph "
                                "(was it computed under no_grad, or from tensors without "
                                "requires_grad=True?)")
-        if gradient is None:
-            if self.data.size != 1:
-                raise ValueError(f"backward(): gradient can be omitted only for a tensor with one "
-                                 f"element (a scalar loss), got shape {self.shape}; pass "
-                                 f"gradient= of that shape")
-            gradient = np.ones_like(self.data)
-        else:
-            gradient = _as_array(gradient, "backward(gradient)")
-            if gradient.shape != self.shape or gradient.dtype != self.dtype:
-                raise ValueError(f"backward(): expected a gradient of shape {self.shape} and dtype "
-                                 f"{self.dtype}, got shape {gradient.shape} and dtype "
-                                 f"{gradient.dtype}")
-        autograd.backward(self, gradient)
+        autograd.engine.backward((self,), (output_gradient(self, gradient, "backward()"),),
+                                 retain_graph=bool(retain_graph))
+
+    _retains_grad = False  # set by retain_grad() on a non-leaf tensor
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` in later backward passes, as
+        PyTorch's (leaves keep theirs anyway)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad(): this tensor does not require grad, so it has no "
+                               "gradient to keep")
+        if self._node is not None:
+            self._retains_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether backward keeps this non-leaf tensor's gradient (see retain_grad)."""
+        return self._retains_grad
 
     def _accumulate_grad(self, grad: np.ndarray, owned: bool = False) -> None:
         """Add `grad` to `.grad`. owned: nothing else refers to `grad` (the backward engine
@@ -415,7 +449,7 @@ class Tensor:
         return self
 
 
-autograd.Tensor = Tensor  # Function.apply wraps its outputs in Tensors
+autograd.engine.Tensor = Tensor  # the engine wraps the nodes' outputs in Tensors
 
 # imported last: the ops need the Tensor class defined above
 from . import ops  # noqa: E402

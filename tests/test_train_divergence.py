@@ -17,6 +17,7 @@ import pytest
 
 import minidl
 from minidl import cli, nn
+from minidl.autograd.engine import Node
 from minidl.data import MNIST, ArrayDataset, DataLoader, transforms
 from minidl.train import (Checkpoint, DivergenceWarning, History, NotLearningWarning,
                           TrainingDiverged, fit)
@@ -162,7 +163,7 @@ def test_the_message_says_what_state_is_kept_and_where_to_go_back(digits, tmp_pa
                                               for key, value in saved.items()}, "model")
 
 
-class NaNGradient(minidl.autograd.Function):
+class NaNGradient(Node):
     """The identity forward, a NaN gradient backward: a finite loss with a NaN gradient."""
 
     def forward(self, x):

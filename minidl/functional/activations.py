@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..backend import kernel
 from ..tensor import Tensor
 
 
-class ReLUFunction(Function):
+class ReLUFunction(Node):
     def forward(self, x):
         self.x = x  # the mask x > 0 is recomputed in backward
         return kernel("relu_forward")(x)
@@ -16,7 +16,7 @@ class ReLUFunction(Function):
         return (kernel("relu_backward")(grad_output, self.x),)
 
 
-class LeakyReLUFunction(Function):
+class LeakyReLUFunction(Node):
     def forward(self, x, negative_slope):
         self.x, self.negative_slope = x, negative_slope
         return kernel("leaky_relu_forward")(x, negative_slope)
@@ -25,7 +25,7 @@ class LeakyReLUFunction(Function):
         return kernel("leaky_relu_backward")(grad_output, self.x, self.negative_slope), None
 
 
-class ELUFunction(Function):
+class ELUFunction(Node):
     def forward(self, x, alpha):
         y = kernel("elu_forward")(x, alpha)
         self.x, self.y, self.alpha = x, y, alpha  # for x <= 0 the derivative is y + alpha
@@ -35,7 +35,7 @@ class ELUFunction(Function):
         return kernel("elu_backward")(grad_output, self.x, self.y, self.alpha), None
 
 
-class SigmoidFunction(Function):
+class SigmoidFunction(Node):
     def forward(self, x):
         self.y = kernel("sigmoid_forward")(x)  # sigmoid' = y (1 - y)
         return self.y
@@ -44,7 +44,7 @@ class SigmoidFunction(Function):
         return (kernel("sigmoid_backward")(grad_output, self.y),)
 
 
-class TanhFunction(Function):
+class TanhFunction(Node):
     def forward(self, x):
         self.y = kernel("tanh_forward")(x)  # tanh' = 1 - y^2
         return self.y

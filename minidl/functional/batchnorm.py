@@ -12,14 +12,14 @@ import math
 import numpy as np
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..backend import kernel
 from ..tensor import Tensor
 from ._empty import collapse_to, kernel_for
 from .activations import relu
 
 
-class BatchNormTrain(Function):
+class BatchNormTrain(Node):
     """Batch statistics: the gradient flows through the mean and variance too."""
 
     def forward(self, x, weight, bias, eps, fuse_relu=False):
@@ -45,7 +45,7 @@ class BatchNormTrain(Function):
         return grad_input.reshape(self.input_shape), grad_weight, grad_bias, None, None
 
 
-class BatchNormEval(Function):
+class BatchNormEval(Node):
     """Running statistics: constants, so only the affine transform is differentiated."""
 
     def forward(self, x, weight, bias, mean, var, eps):

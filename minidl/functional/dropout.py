@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..backend import kernel
 from ..random import default_generator
 from ..tensor import Tensor
 
 
-class DropoutFunction(Function):
+class DropoutFunction(Node):
     def forward(self, x, keep, scale):
         self.keep, self.scale = keep, scale  # backward applies the same mask and scale
         return kernel("dropout_apply")(x, keep, scale)

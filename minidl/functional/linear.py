@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._empty import kernel_for, rows_of
 
 
-class LinearFunction(Function):
-    returns_new_grads = True  # the kernels' outputs (see Function.returns_new_grads)
+class LinearFunction(Node):
+    returns_new_grads = True  # the kernels' outputs (see Node.returns_new_grads)
 
     def forward(self, x, weight, bias):
         # backward needs x (for grad_weight) and weight (for grad_input); the (N, in) view of

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..backend import kernel
 from ..tensor import Tensor
 from ._empty import rows_of
@@ -20,7 +20,7 @@ def _from_rows(rows: np.ndarray, shape: tuple, dim: int) -> np.ndarray:
     return np.moveaxis(rows.reshape(moved), -1, dim)
 
 
-class SoftmaxFunction(Function):
+class SoftmaxFunction(Node):
     def forward(self, x, dim, log):
         self.dim, self.log, self.shape = dim, log, x.shape
         if x.size == 0:  # nothing to normalise; a row's maximum would be a maximum of nothing
@@ -58,7 +58,7 @@ def _softmax(input, dim, log, where):
     return SoftmaxFunction.apply(input, int(dim) % input.ndim, log)
 
 
-class CrossEntropyFunction(Function):
+class CrossEntropyFunction(Node):
     def forward(self, logits, target, reduction):
         self.reduction = reduction
         if logits.size == 0:  # an empty batch (the classes are checked to be at least 1)
@@ -133,7 +133,7 @@ def _class_targets(target, input_shape, where) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
-class MSEFunction(Function):
+class MSEFunction(Node):
     def forward(self, input, target, reduction):
         self.input, self.target, self.reduction = input, target, reduction
         return _reduce(kernel("squared_error_forward")(input, target), reduction)

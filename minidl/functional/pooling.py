@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..backend import kernel
 from ..tensor import Tensor
 from .conv import conv_output_size
@@ -13,7 +13,7 @@ from .conv import conv_output_size
 # An empty batch is the only empty input the pooling functions take (_check_pool_input); it
 # never reaches a kernel: its output and gradient are empty arrays of the right shapes.
 
-class MaxPool2dFunction(Function):
+class MaxPool2dFunction(Node):
     def forward(self, x, kernel_size, stride, padding):
         self.input_shape = x.shape  # backward routes each gradient to its window's maximum
         if x.size == 0:
@@ -29,7 +29,7 @@ class MaxPool2dFunction(Function):
         return grad, None, None, None
 
 
-class AvgPool2dFunction(Function):
+class AvgPool2dFunction(Node):
     def forward(self, x, kernel_size, stride, padding, count_include_pad):
         self.input_shape = x.shape
         self.options = (kernel_size, stride, padding, count_include_pad)
@@ -44,7 +44,7 @@ class AvgPool2dFunction(Function):
         return grad, None, None, None, None
 
 
-class AdaptiveAvgPool2dFunction(Function):
+class AdaptiveAvgPool2dFunction(Node):
     def forward(self, x, output_size):
         self.input_shape = x.shape
         if x.size == 0:

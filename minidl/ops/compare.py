@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._broadcast import broadcast_shape, sum_to_shape
 from ._promotion import as_array, check_operand, result_dtype
@@ -50,7 +50,7 @@ def ge(a, b) -> Tensor:
     return compare(a, b, "ge")
 
 
-class Where(Function):
+class Where(Node):
     saves_inputs = False
 
     def forward(self, condition, a, b, dtype):

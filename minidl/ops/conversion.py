@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..device import ACCELERATORS, device, device_argument
 from ..tensor import Tensor
 
 DTYPES = dtypes.TENSOR_DTYPES
 
-class Cast(Function):
+
+class Cast(Node):
     saves_inputs = False
 
     def forward(self, a, dtype):
@@ -24,7 +25,7 @@ class Cast(Function):
         return grad_output.astype(self.input_dtype), None
 
 
-class Clone(Function):
+class Clone(Node):
     saves_inputs = False
 
     def forward(self, a):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._broadcast import broadcast_shape, sum_to_shape
 from ._promotion import as_array, check_operand, floating, result_dtype
@@ -16,7 +16,7 @@ from ._promotion import as_array, check_operand, floating, result_dtype
 
 # ----- binary ops --------------------------------------------------------------------------
 
-class _Binary(Function):
+class _Binary(Node):
     """y = f(a, b) for arrays (or numbers) a and b, computed in `dtype` (the result dtype);
     backward returns each gradient in its input's shape and dtype."""
 
@@ -122,7 +122,7 @@ def pow(a, b) -> Tensor:
 
 # ----- unary ops ---------------------------------------------------------------------------
 
-class _Unary(Function):
+class _Unary(Node):
     """y = f(a) elementwise; `derivative` gives dy/da from what forward kept."""
 
     def forward(self, a, dtype):
@@ -225,7 +225,7 @@ class ReLU(_Unary):
         return (self.a > 0).astype(self.a.dtype)  # 0 at 0, as PyTorch
 
 
-class Clamp(Function):
+class Clamp(Node):
     def forward(self, a, low, high):
         self.a, self.low, self.high = a, low, high
         return np.clip(a, low, high)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._broadcast import sum_to_shape
 from ._promotion import category, check_operand, result_dtype
 from .shape import share_version
 
 
-class Index(Function):
+class Index(Node):
     saves_inputs = False
 
     def forward(self, a, key):
@@ -76,7 +76,7 @@ def _describe(key) -> str:
                            for p in parts) + "]"
 
 
-class IndexPut(Function):
+class IndexPut(Node):
     """a with a[key] replaced by value (broadcast to a[key]'s shape): x[key] = value."""
 
     saves_inputs = False

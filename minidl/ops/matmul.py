@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._broadcast import sum_to_shape
 
 
-class MatMul(Function):
+class MatMul(Node):
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.matmul(a, b)

@@ -7,7 +7,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._dims import normalize_dim, normalize_dims
 from ._promotion import INT64
@@ -31,7 +31,7 @@ def _count(shape: tuple, axis) -> int:
     return int(np.prod(shape if axis is None else [shape[d] for d in axis]))
 
 
-class Sum(Function):
+class Sum(Node):
     saves_inputs = False
 
     def forward(self, a, axis, keepdims):
@@ -44,7 +44,7 @@ class Sum(Function):
         return np.broadcast_to(grad, self.input_shape).copy(), None, None
 
 
-class Mean(Function):
+class Mean(Node):
     saves_inputs = False
 
     def forward(self, a, axis, keepdims):
@@ -58,7 +58,7 @@ class Mean(Function):
         return np.broadcast_to(grad * scale, self.input_shape).copy(), None, None
 
 
-class Var(Function):
+class Var(Node):
     def forward(self, a, axis, correction, keepdims):
         self.a, self.axis, self.keepdims = a, axis, keepdims
         self.divisor = builtins.max(_count(a.shape, axis) - correction, 0)
@@ -73,7 +73,7 @@ class Var(Function):
         return (grad * scale * (self.a - self.mean)).astype(self.a.dtype), None, None, None
 
 
-class LogSumExp(Function):
+class LogSumExp(Node):
     def forward(self, a, axis, keepdims):
         self.a, self.axis, self.keepdims = a, axis, keepdims
         # shift by the maximum so no exp overflows; a row of -inf stays -inf
@@ -89,7 +89,7 @@ class LogSumExp(Function):
         return grad * np.exp(self.a - self.result), None, None
 
 
-class MaxAll(Function):
+class MaxAll(Node):
     """max() or min() of every element: the gradient is shared among ties, as PyTorch."""
 
     def forward(self, a, reduce):
@@ -102,7 +102,7 @@ class MaxAll(Function):
         return grad_output * ties / ties.sum(), None
 
 
-class MaxDim(Function):
+class MaxDim(Node):
     """max(dim) or min(dim): values and the index of each; the gradient goes to the index."""
 
     def forward(self, a, dim, keepdim, pick):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd.engine import Node
 from ..tensor import Tensor
 from ._broadcast import sum_to_shape
 from ._dims import normalize_dim
@@ -22,7 +22,7 @@ def share_version(view: Tensor, base: Tensor) -> Tensor:
     return view
 
 
-class Reshape(Function):
+class Reshape(Node):
     saves_inputs = False
 
     def forward(self, a, shape):
@@ -33,7 +33,7 @@ class Reshape(Function):
         return grad_output.reshape(self.input_shape), None
 
 
-class Permute(Function):
+class Permute(Node):
     saves_inputs = False
 
     def forward(self, a, dims):
@@ -44,7 +44,7 @@ class Permute(Function):
         return grad_output.transpose(self.inverse), None
 
 
-class Expand(Function):
+class Expand(Node):
     saves_inputs = False
 
     def forward(self, a, shape):
@@ -55,7 +55,7 @@ class Expand(Function):
         return sum_to_shape(grad_output, self.input_shape, self.input_dtype), None
 
 
-class Concatenate(Function):
+class Concatenate(Node):
     saves_inputs = False
 
     def forward(self, *arrays, dim, stack, dtype):

@@ -1,139 +1,30 @@
-"""The graph engine: a Function is one node; `backward` walks the nodes in reverse order.
+"""The graph engine: a Node is one step of the graph; `backward` walks the nodes in reverse.
 
 Define-by-run, reverse mode, at layer granularity (micrograd's idea with layer-sized nodes):
-every call of F.linear, F.batch_norm, ... creates one `Function` that remembers only what its
-backward needs. `Tensor.backward()` sorts the nodes topologically and hands each its output
+every call of F.linear, F.batch_norm, ... creates one `Node` that remembers only what its
+backward needs. `Tensor.backward()` orders the nodes topologically and hands each its output
 gradient; the node returns one gradient per input.
+
+`Node` is minidl's internal protocol (forward and backward on NumPy arrays, the node itself as
+the context: the lean form the layers' hot path uses). The public, PyTorch-protocol
+`minidl.autograd.Function` (function.py) is built on it.
 """
 from __future__ import annotations
 
-import functools
 import heapq
-import inspect
 import itertools
-import threading
 
 import numpy as np
 
-# The Tensor class, set by tensor.py once it is defined (tensor.py imports this module, so this
-# module cannot import it at load time).
+from .grad_mode import _grad_mode
+
+# The Tensor class, set by tensor.py once it is defined (tensor.py imports this package, so
+# this module cannot import it at load time).
 Tensor = None
 
 
-class _GradMode(threading.local):
-    """Whether operations record the graph, kept per thread as in PyTorch: one thread
-    evaluating under no_grad does not switch recording off for another that trains, and a
-    new thread starts with recording on."""
-
-    def __init__(self):  # runs once in each thread, at its first use of the mode
-        self.enabled = True
-        # the mode each no_grad entered in this thread found, innermost last: the same no_grad
-        # object may be entered twice (nested, or by two threads), so it cannot keep it itself
-        self.saved = []
-
-
-_grad_mode = _GradMode()
-
-
-def is_grad_enabled() -> bool:
-    """Whether operations in this thread record the graph."""
-    return _grad_mode.enabled
-
-
-class no_grad:
-    """Context manager (and decorator) in which operations record no graph, in this thread.
-
-    Example:
-        >>> with minidl.no_grad():
-        ...     predictions = model(images)
-        >>> @minidl.no_grad          # or @minidl.no_grad()
-        ... def predict(images):
-        ...     return model(images)
-    """
-
-    def __new__(cls, function=None):
-        if function is None:
-            return super().__new__(cls)
-        if not callable(function):
-            raise TypeError(f"no_grad: expected no argument, or a function to decorate, got "
-                            f"{function!r}")
-        return cls()(function)  # @no_grad without parentheses
-
-    def __enter__(self):
-        _grad_mode.saved.append(_grad_mode.enabled)
-        _grad_mode.enabled = False
-        return self
-
-    def __exit__(self, *exc_info):
-        _grad_mode.enabled = _grad_mode.saved.pop()
-        return False
-
-    def __call__(self, function):
-        if inspect.isgeneratorfunction(function):
-            return _generator_without_grad(function)
-
-        @functools.wraps(function)
-        def without_grad(*args, **kwargs):
-            with no_grad():
-                return function(*args, **kwargs)
-        return without_grad
-
-
-def _generator_without_grad(function):
-    """no_grad for a generator function, whose body runs while it is iterated, not when it is
-    called: each step of the generator runs under no_grad, and the caller has its own mode
-    between steps (PyTorch's rule)."""
-    @functools.wraps(function)
-    def without_grad(*args, **kwargs):
-        generator = function(*args, **kwargs)
-        try:
-            with no_grad():
-                response = generator.send(None)
-            while True:
-                try:
-                    request = yield response
-                except GeneratorExit:
-                    with no_grad():
-                        generator.close()
-                    raise
-                except BaseException as error:  # thrown in by the caller: pass it on
-                    with no_grad():
-                        response = generator.throw(error)
-                else:
-                    with no_grad():
-                        response = generator.send(request)
-        except StopIteration as stop:
-            return stop.value
-    return without_grad
-
-
-class set_grad_enabled:
-    """Switch recording on (True) or off (False) in this thread, as PyTorch's.
-
-    Called as a function, the mode stays until switched again; used as a context manager, the
-    mode this call found comes back when the block ends.
-
-    Example:
-        >>> with minidl.set_grad_enabled(is_training):
-        ...     loss = loss_fn(model(images), labels)
-    """
-
-    def __init__(self, mode: bool):
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"set_grad_enabled: expected mode True or False, got {mode!r}")
-        self._previous = _grad_mode.enabled
-        _grad_mode.enabled = bool(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        _grad_mode.enabled = self._previous
-        return False
-
-
-class Function:
-    """One node of the graph.
+class Node:
+    """One node of the graph (minidl's internal protocol; users subclass autograd.Function).
 
     Subclasses implement `forward(*arrays, **options) -> array`, storing on `self` only what
     backward needs, and `backward(grad_output) -> tuple` with one gradient (or None) per
@@ -149,7 +40,7 @@ class Function:
 
     # Whether backward reads the inputs (arrays of them, or views), so modifying one in place
     # between forward and backward would give wrong gradients: the engine then checks each
-    # tensor input's version (see VersionCounter). Layer Functions keep the default; ops whose
+    # tensor input's version (see VersionCounter). Layer nodes keep the default; ops whose
     # backward needs no input (Add, Reshape, Sum) say False.
     saves_inputs = True
 
@@ -160,7 +51,7 @@ class Function:
     # Whether every gradient `backward` returns is a new array that nothing else refers to
     # (kernel outputs, not grad_output itself or a view of it). The engine then hands such a
     # gradient to a leaf's `.grad` as it is instead of copying it (MNIST's 100x784 weight:
-    # a copy of 6.6 us per step, 20 us on a busy machine). Functions that pass grad_output
+    # a copy of 6.6 us per step, 20 us on a busy machine). Nodes that pass grad_output
     # through (Add) or return views of it (Reshape) keep the default.
     returns_new_grads = False
 
@@ -205,27 +96,58 @@ class Function:
 _sequence_numbers = itertools.count()
 
 
-def backward(root, grad_output: np.ndarray) -> None:
-    """Accumulate d(root)/d(leaf) into `leaf.grad` for every leaf that requires grad.
+def record(node: Node, inputs: tuple, needs_input_grad: tuple) -> None:
+    """Record a node made outside `Node.apply` (autograd.Function's) as taking `inputs`; its
+    backward checks what it saved itself (input_versions None)."""
+    node.inputs, node.needs_input_grad, node.input_versions = inputs, needs_input_grad, None
+    node.sequence_number = next(_sequence_numbers)
+
+
+GRAPH_FREED = (
+    "Trying to backward through the graph a second time (or to read saved tensors after they "
+    "were freed): the first backward() or autograd.grad() freed what the graph saved. Specify "
+    "retain_graph=True on the first call to differentiate the graph again, or compute the "
+    "forward pass again")
+
+
+def backward(roots, grad_outputs, retain_graph: bool = False, capture: dict | None = None):
+    """Propagate each `grad_outputs[i]`, d(something)/d(roots[i]), back through the graph.
+
+    capture None (Tensor.backward): accumulate d(something)/d(leaf) into `leaf.grad` for
+    every leaf that requires grad, and into `.grad` of the non-leaf tensors that called
+    retain_grad(). capture a dict {id(tensor): None} (autograd.grad): store the gradient of
+    each of those tensors in it instead (None where none arrives), touching no `.grad`.
+    retain_graph: keep what the nodes saved, so the graph can be differentiated again.
 
     The nodes run from the newest to the oldest (see `_sequence_numbers`), each once every
     node that uses its output has run, so each gets the sum of its output's gradients. Leaves
-    receive theirs at the end, each summed over all its uses first, as before.
+    receive theirs at the end, each summed over all its uses first.
     """
-    if root._node is None:  # a leaf: its gradient is the one given, copied into .grad
-        root._accumulate_grad(grad_output)
-        return
-    grads = {id(root): grad_output}   # pending gradient of each tensor reached so far
-    ready = [(-root._node.sequence_number, root)]  # non-leaf tensors, newest node first
+    grads = {}   # pending gradient of each tensor reached so far
+    ready = []   # non-leaf tensors, newest node first
     leaves = {}  # id -> leaf tensor whose pending gradient is an array it may keep
+    for root, grad in zip(roots, grad_outputs):
+        key = id(root)
+        if key in grads:  # the same tensor given twice: the sum of both (a new array)
+            grads[key] = grads[key] + grad
+            continue
+        if root._node is not None:
+            heapq.heappush(ready, (-root._node.sequence_number, root))
+        else:
+            leaves[key] = root
+            grad = np.array(grad, copy=True)  # the caller's array: not ours to give away
+        grads[key] = grad
     while ready:
         tensor = heapq.heappop(ready)[1]
         node = tensor._node
-        grad = grads.pop(id(tensor))
+        grad = grads.pop(id(tensor))  # complete: every use of tensor has run
+        if capture is None:
+            if tensor._retains_grad:
+                tensor._accumulate_grad(grad)
+        elif id(tensor) in capture:
+            capture[id(tensor)] = np.array(grad, copy=True)
         if not hasattr(node, "inputs"):
-            raise RuntimeError(
-                "backward through this part of the graph a second time: the first backward "
-                "freed what it saved; compute the forward pass again")
+            raise RuntimeError(GRAPH_FREED)
         _check_saved_versions(node)
         input_grads = node.backward(grad)
         owned = node.returns_new_grads
@@ -246,9 +168,13 @@ def backward(root, grad_output: np.ndarray) -> None:
                 if not owned:
                     child_grad = np.array(child_grad, copy=True)  # not ours to give away
             grads[key] = child_grad
-        del node.inputs  # free the saved arrays, as PyTorch does without retain_graph
+        if not retain_graph:
+            del node.inputs  # free the saved arrays, as PyTorch does without retain_graph
     for key, leaf in leaves.items():
-        leaf._accumulate_grad(grads[key], owned=True)
+        if capture is None:
+            leaf._accumulate_grad(grads[key], owned=True)
+        elif key in capture:
+            capture[key] = grads[key]
 
 
 class VersionCounter:
@@ -279,10 +205,16 @@ def _check_saved_versions(node) -> None:
         return
     for tensor, version in zip(node.inputs, versions):
         if version is not None and tensor._version.value != version:
-            raise RuntimeError(
-                f"one of the variables needed for gradient computation has been modified by "
-                f"an inplace operation: a {tensor.dtype} tensor of shape {tuple(tensor.shape)}, "
-                f"an input of {type(node).__name__}, is at version {tensor._version.value}; "
-                f"expected version {version} instead. Hint: an optimizer.step() or an in-place "
-                f"operation (add_, +=, zero_, ...) ran between the forward pass and backward(); "
-                f"call optimizer.step() after backward(), or use out-of-place ops")
+            raise modified_in_place(tensor, version, f"an input of {type(node).__name__}")
+
+
+def modified_in_place(tensor, version: int, role: str) -> RuntimeError:
+    """PyTorch's error for a saved `tensor` (`role`: what it is to the node) whose version is
+    no longer the `version` it had when it was saved."""
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by "
+        f"an inplace operation: a {tensor.dtype} tensor of shape {tuple(tensor.shape)}, "
+        f"{role}, is at version {tensor._version.value}; "
+        f"expected version {version} instead. Hint: an optimizer.step() or an in-place "
+        f"operation (add_, +=, zero_, ...) ran between the forward pass and backward(); "
+        f"call optimizer.step() after backward(), or use out-of-place ops")
