@@ -324,3 +324,24 @@ def test_as_tensor_keeps_a_read_only_array_read_only():
     assert x.data is array
     with pytest.raises(ValueError, match="read-only"):
         x.mul_(2.0)
+
+
+def test_layers_compute_on_shared_read_only_and_strided_arrays(kernel_set):
+    """from_numpy keeps the array's layout and flags: layers must take such tensors as they
+    take their copies (the kernels get checked, contiguous arrays of their own)."""
+    rng = np.random.default_rng(0)
+    images = np.ascontiguousarray(rng.standard_normal((2, 3, 6, 4), dtype=np.float32))
+    strided = _read_only(images.transpose(0, 1, 3, 2))  # (2, 3, 4, 6), not C-contiguous
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 2 * 4, 3))
+    labels = torch.from_numpy(_read_only(np.array([0, 2])))
+    results = []
+    for inputs in (torch.from_numpy(strided), torch.tensor(np.ascontiguousarray(strided))):
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(inputs), labels)
+        loss.backward()
+        results.append((loss.item(), model[0].weight.grad.data.copy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(strided, images.transpose(0, 1, 3, 2))  # nothing written

@@ -132,6 +132,19 @@ def test_module_to_dtype_casts_floating_parameters_and_buffers_only():
     assert model(torch.randn(5, 3)).dtype == np.float32
 
 
+def test_module_to_its_own_dtype_keeps_every_array():
+    """Before, model.to(float32) (and .float()) of a float32 model replaced every parameter's
+    array by a copy, so arrays shared with it (state_dict(), from_numpy) lost the model."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    model(torch.randn(5, 3)).sum().backward()
+    tensors = list(model.parameters()) + list(model.buffers())
+    arrays = [t.data for t in tensors]
+    grads = [p.grad.data for p in model.parameters()]
+    model.to(torch.float32).float()
+    assert all(t.data is a for t, a in zip(tensors, arrays))
+    assert all(p.grad.data is g for p, g in zip(model.parameters(), grads))
+
+
 def test_module_to_refuses_non_float_dtypes_and_accelerators():
     model = nn.Linear(2, 2)
     with pytest.raises(TypeError, match="Module.to: expected a floating point dtype .* got "

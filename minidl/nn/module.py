@@ -223,7 +223,8 @@ class Module:
 
     def _cast(self, dtype) -> "Module":
         for tensor in list(self.parameters()) + list(self.buffers()):
-            if tensor.dtype.kind == "f":
+            # a tensor already in `dtype` keeps its array, as PyTorch's .to() keeps the tensor
+            if tensor.dtype.kind == "f" and tensor.dtype != dtype:
                 tensor.data = tensor.data.astype(dtype)
                 if tensor.grad is not None:
                     tensor.grad.data = tensor.grad.data.astype(dtype)
