@@ -27,6 +27,7 @@ from .dtypes import bool_ as bool, double, float32, float32 as float, float64, i
 from .device import device
 from . import backends, cuda  # noqa: E402
 from . import data, models, nn, optim, train  # noqa: E402
+from . import utils  # noqa: E402  (minidl.utils.data: torch.utils.data's names)
 
 __version__ = "0.1.0"
 
@@ -37,5 +38,5 @@ __all__ = ["Tensor", "tensor", "autograd", "no_grad", "inference_mode", "is_grad
            "set_grad_enabled",
            "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
-           "nn", "optim", "data", "models", "train", "kernels", "ops", "device", "cuda",
+           "nn", "optim", "data", "models", "train", "utils", "kernels", "ops", "device", "cuda",
            "backends"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)

@@ -50,7 +50,8 @@ detects corruption, not forgery: whoever can edit the file can recompute it.
     header starts with '{'; the first byte alone says nothing (it is the low byte of N);
   - .npz archives (zip), through np.load(allow_pickle=False): a dict of arrays by name.
 Pickles (including PyTorch's zip checkpoints) and object arrays are refused with a ValueError
-without being unpickled: loading one could run arbitrary code. A truncated or damaged file is a
+without being unpickled: loading one could run arbitrary code. So `load` is always
+weights-only: it takes torch.load's `weights_only=True`, and refuses `weights_only=False`. A truncated or damaged file is a
 ValueError too, whatever is wrong in it (a field of the wrong JSON type included), and so is a
 path that is not a regular file (a directory, a FIFO, a socket, a device): `load` never reads
 from one, so a FIFO does not block it.
@@ -240,7 +241,7 @@ def _fspath(path, where: str) -> str:
 
 
 # ========================================== load ==============================================
-def load(path):
+def load(path, *, weights_only: bool | None = True):
     """Read a checkpoint written by `save` (arrays come back as NumPy arrays), any other
     safetensors file or an .npz archive (both: a dict of arrays by name).
 
@@ -248,7 +249,13 @@ def load(path):
     anything else that would need code to run are refused with ValueError, as are truncated or
     damaged files and paths that are not regular files (a directory, a FIFO, a device, ...;
     never opened for reading, so a FIFO does not block). See the module documentation.
+
+    Loading is always weights-only: `weights_only=True` (and None, PyTorch's "the default") is
+    accepted for code written for torch.load and changes nothing; `weights_only=False`, which
+    in PyTorch unpickles arbitrary objects, is refused with a ValueError, because minidl never
+    unpickles.
     """
+    _check_weights_only(weights_only)
     path = _fspath(path, "minidl.load")
     with open_regular_file(path, "minidl.load", what="a checkpoint") as file:
         size = os.fstat(file.fileno()).st_size
@@ -259,6 +266,17 @@ def load(path):
         if kind == "zip":
             return _load_npz(file, path)
         raise _refusal(kind, start, path)
+
+
+def _check_weights_only(weights_only) -> None:
+    if weights_only is None or weights_only is True:
+        return
+    if weights_only is False:
+        raise ValueError("minidl.load(weights_only=False): minidl never unpickles (unpickling "
+                         "can run arbitrary code), so every load is weights-only; drop the "
+                         "argument or pass weights_only=True, and save models as "
+                         "minidl.save(model.state_dict(), path)")
+    raise TypeError(f"minidl.load: weights_only must be True or False, got {weights_only!r}")
 
 
 def _format_of(start: bytes, size: int) -> str:

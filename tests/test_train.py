@@ -117,7 +117,7 @@ def test_evaluate_uses_eval_mode_no_grad_and_restores_modes(digits):
     model.eval()
     with minidl.no_grad():
         images = minidl.tensor(np.concatenate([x.data for x, _ in val_loader]))
-        labels = np.concatenate([y for _, y in val_loader])
+        labels = np.concatenate([y.data for _, y in val_loader])
         logits = model(images)
         loss = nn.CrossEntropyLoss()(logits, labels).item()
     assert first.loss == pytest.approx(loss, rel=1e-5)

@@ -1,4 +1,5 @@
-"""ArrayDataset: images and class labels held in memory as two NumPy arrays.
+"""Dataset (the base class), TensorDataset and ArrayDataset (images and class labels held in
+memory as two NumPy arrays).
 
 The item convention of all minidl data sets: `dataset[i]` is `(image, label)` where `image` is
 the dataset's transform applied to a channel-first uint8 array (C, H, W) - (1, 28, 28) for
@@ -12,8 +13,61 @@ import numbers
 
 import numpy as np
 
+from ..tensor import Tensor
 
-class ArrayDataset:
+
+class Dataset:
+    """The base class of map-style data sets, as torch.utils.data.Dataset: subclass it and
+    implement `__getitem__(index)` (one item, e.g. an `(image, label)` tuple) and `__len__`.
+
+        class Squares(Dataset):
+            def __len__(self):
+                return 100
+            def __getitem__(self, index):
+                return np.float32([index]), index * index
+    """
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__(index)")
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__()")
+
+
+class TensorDataset(Dataset):
+    """Items are slices of tensors along their first dimension: `dataset[i]` is
+    `(tensors[0][i], tensors[1][i], ...)`, as torch.utils.data.TensorDataset.
+
+        dataset = TensorDataset(minidl.tensor(features), minidl.tensor(labels))
+
+    Every argument must be a Tensor with at least one dimension, all of the same length.
+    """
+
+    def __init__(self, *tensors: Tensor):
+        if not tensors:
+            raise ValueError("TensorDataset: expected at least one tensor, got none")
+        for position, tensor in enumerate(tensors):
+            if not isinstance(tensor, Tensor):
+                raise TypeError(f"TensorDataset: expected Tensors, got a "
+                                f"{type(tensor).__name__} as argument {position}; wrap arrays "
+                                f"with minidl.tensor(array)")
+            if tensor.ndim == 0:
+                raise ValueError(f"TensorDataset: argument {position} is a 0-d tensor; every "
+                                 f"tensor needs a first dimension to index items by")
+        lengths = [len(tensor) for tensor in tensors]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"TensorDataset: expected tensors with the same first dimension, "
+                             f"got sizes {lengths}")
+        self.tensors = tensors
+
+    def __getitem__(self, index) -> tuple:
+        return tuple(tensor[index] for tensor in self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+
+class ArrayDataset(Dataset):
     """A data set over an image array and a label array, with an optional transform.
 
     Args:

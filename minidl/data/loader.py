@@ -1,36 +1,58 @@
-"""DataLoader: iterate over a data set in (optionally shuffled) batches."""
+"""DataLoader: iterate over a data set in (optionally shuffled) batches, with PyTorch's arguments
+(also importable as minidl.utils.data.DataLoader)."""
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
 from .. import random as _random
 from ..tensor import Tensor
+from .collate import default_collate
+from .split import shuffling_generator
+
+_told_about_workers = False  # the num_workers note is given once per process
 
 
 class DataLoader:
-    """Batches of `(images, labels)` from a data set: images a float32 Tensor (B, ...), labels an
-    int64 NumPy array (B,) of class indices (what `cross_entropy` takes).
+    """Batches of a data set, as torch.utils.data.DataLoader gives them.
+
+    For an image data set (items `(image, label)`) a batch is `[images, labels]`: images a
+    float32 Tensor (B, C, H, W), labels an int64 Tensor (B,) of class indices (what
+    `cross_entropy` takes). Other items are collated by `default_collate`'s rules (PyTorch's):
+    arrays and Tensors stacked along a new first dimension, ints into an int64 Tensor, floats
+    into a float64 Tensor, tuples field by field, dicts key by key.
 
     Args:
-        dataset: anything with `len(dataset)` and `dataset[i] -> (image, label)`.
-        batch_size: images per batch (a positive int).
+        dataset: anything with `len(dataset)` and `dataset[i]`.
+        batch_size: items per batch (a positive int).
         shuffle: visit the items in a new random order each epoch.
         drop_last: leave out the last batch if it is smaller than `batch_size`.
-        seed: seeds the loader's own generator for shuffling; the same seed gives the same
-            sequence of epoch orders in every run. None takes a seed from minidl's generator,
-            so `minidl.manual_seed` makes the order reproducible too.
+        num_workers: accepted for PyTorch code, but minidl always loads batches in the main
+            process (Numba's thread pool is not fork-safe, and minidl's data sets load a batch
+            with one array slice). A value above 0 gives the same batches, in the same order,
+            as 0 would, and a one-time UserWarning says so.
+        pin_memory: accepted and ignored: pinned memory only speeds up copies to a GPU, and
+            minidl runs on the CPU.
+        collate_fn: turns the list of items of a batch into the batch (default:
+            `default_collate`). With one, items are always read one by one.
+        generator: the random generator for shuffling: a numpy.random.Generator (such as
+            `minidl.manual_seed(0)` returns) used as it is, or an int seed.
+        seed: minidl's shorthand for generator=<int>. With neither, the loader seeds its own
+            generator from minidl's, so `minidl.manual_seed` makes the order reproducible.
+            The same seed gives the same sequence of epoch orders in every run.
 
-    Images must come out of the data set's transform as float32: minidl's data sets give
-    uint8 images (0..255), and the loader does not convert them silently - give the data set
-    `transform=transforms.ToFloat()` (scaled to [0, 1]) or a Compose starting with it, or the
-    loader raises TypeError.
+    Images from minidl's image data sets must come out of their transform as float32: they
+    are uint8 (0..255) until `transforms.ToFloat()` scales them, and the loader does not
+    convert them silently - give the data set `transform=transforms.ToFloat()` or a Compose
+    starting with it, or the loader raises TypeError.
 
     Fast path: when the data set has a `get_batch(indices)` method (every ArrayDataset, so
-    MNIST, FashionMNIST, CIFAR10), a batch is one slice of its `.data`/`.targets` arrays, and a
-    transform from `minidl.data.transforms` runs once on the whole (B, C, H, W) batch. Other data
-    sets are read item by item and stacked.
+    MNIST, FashionMNIST, CIFAR10, and Subsets of them) and no collate_fn is given, a batch is
+    one slice of its `.data`/`.targets` arrays, and a transform from `minidl.data.transforms`
+    runs once on the whole (B, C, H, W) batch. Other data sets are read item by item and
+    collated.
 
         loader = DataLoader(MNIST(transform=transforms.ToFloat()), batch_size=64, shuffle=True,
                             seed=0)
@@ -39,24 +61,45 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None):
+                 drop_last: bool = False, seed: int | None = None, *, num_workers: int = 0,
+                 pin_memory: bool = False, collate_fn=None, generator=None):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: expected a data set with __len__ and __getitem__, got "
                             f"{type(dataset).__name__}")
         if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
                 or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        for flag, value in (("shuffle", shuffle), ("drop_last", drop_last),
+                            ("pin_memory", pin_memory)):
             if not isinstance(value, bool):
                 raise TypeError(f"DataLoader: {flag} must be True or False, got {value!r}")
+        if (not isinstance(num_workers, numbers.Integral) or isinstance(num_workers, bool)
+                or num_workers < 0):
+            raise ValueError(f"DataLoader: num_workers must be a non-negative int, got "
+                             f"{num_workers!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn must be callable or None, got "
+                            f"{collate_fn!r}")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.num_workers, self.pin_memory = int(num_workers), pin_memory
+        self.collate_fn = collate_fn
+        self.generator = self._generator(seed, generator)
+        if self.num_workers > 0:
+            _note_in_process_loading(self.num_workers)
+
+    @staticmethod
+    def _generator(seed, generator) -> np.random.Generator:
         if seed is not None and (not isinstance(seed, numbers.Integral)
                                  or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
-        self.dataset, self.batch_size = dataset, int(batch_size)
-        self.shuffle, self.drop_last = shuffle, drop_last
+        if seed is not None and generator is not None:
+            raise ValueError("DataLoader: give seed or generator, not both")
+        if generator is not None:
+            return shuffling_generator(generator, "DataLoader")
         if seed is None:
             seed = int(_random.default_generator().integers(2**63))
-        self.generator = np.random.default_rng(int(seed))
+        return np.random.default_rng(int(seed))
 
     def __len__(self) -> int:
         """The number of batches in an epoch."""
@@ -70,39 +113,40 @@ class DataLoader:
             indices = order[number * self.batch_size:(number + 1) * self.batch_size]
             yield self._load(indices)
 
-    def _load(self, indices: np.ndarray) -> tuple[Tensor, np.ndarray]:
+    def _load(self, indices: np.ndarray):
         get_batch = getattr(self.dataset, "get_batch", None)
-        if callable(get_batch):
-            images, labels = get_batch(indices)
-        else:
-            images, labels = self._stack([self.dataset[int(index)] for index in indices])
+        if self.collate_fn is None and callable(get_batch):
+            return self._image_batch(*get_batch(indices), count=len(indices))
+        items = [self.dataset[int(index)] for index in indices]
+        return (self.collate_fn or default_collate)(items)
+
+    @staticmethod
+    def _image_batch(images, labels, count: int) -> list:
+        """[images, labels] from a data set's get_batch, checked: float32 images, one integer
+        label per image."""
         images, labels = np.asarray(images), np.asarray(labels)
         if images.dtype != np.float32:
             hint = (" (uint8 pixels 0..255: give the data set transform=transforms.ToFloat(), "
                     "or a Compose starting with it)" if images.dtype == np.uint8 else "")
             raise TypeError(f"DataLoader: expected the data set to give float32 images, got "
                             f"{images.dtype}{hint}")
-        if labels.dtype.kind not in "iu" or labels.shape != (len(indices),):
+        if labels.dtype.kind not in "iu" or labels.shape != (count,):
             raise TypeError(f"DataLoader: expected one integer class label per image, got "
                             f"dtype {labels.dtype} and shape {labels.shape}")
-        # wrapped, not copied as Tensor(...) would: it is float32 (checked above) and
-        # contiguous, layers only read their input, and a copy costs 10-100 us a step
-        batch = Tensor._wrap(np.ascontiguousarray(images))
-        return batch, labels.astype(np.int64, copy=False)
-
-    @staticmethod
-    def _stack(items: list) -> tuple[np.ndarray, np.ndarray]:
-        for item in items:
-            if not (isinstance(item, tuple) and len(item) == 2):
-                raise TypeError(f"DataLoader: expected each item of the data set to be an "
-                                f"(image, label) pair, got {type(item).__name__}")
-        shapes = {np.shape(image) for image, _ in items}
-        if len(shapes) > 1:
-            raise ValueError(f"DataLoader: cannot stack images of different shapes "
-                             f"{sorted(shapes)} into a batch")
-        return (np.stack([np.asarray(image) for image, _ in items]),
-                np.array([label for _, label in items]))
+        # wrapped, not copied as Tensor(...) would: they are of minidl dtypes (checked above)
+        # and contiguous, layers only read their input, and a copy costs 10-100 us a step
+        return [Tensor._wrap(np.ascontiguousarray(images)),
+                Tensor._wrap(np.ascontiguousarray(labels, dtype=np.int64))]
 
     def __repr__(self) -> str:
         return (f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+
+
+def _note_in_process_loading(num_workers: int) -> None:
+    global _told_about_workers
+    if not _told_about_workers:
+        _told_about_workers = True
+        warnings.warn(f"DataLoader(num_workers={num_workers}): minidl loads batches in the main "
+                      f"process; the batches and their order are those of num_workers=0 (this "
+                      f"note is shown once)", UserWarning, stacklevel=3)

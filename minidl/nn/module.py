@@ -29,6 +29,7 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())  # left out of state_dict()
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -78,13 +79,21 @@ class Module:
         self._check_new_name(name, self._parameters)
         self._parameters[name] = param
 
-    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
-        """Register state that is saved in state_dict() but never optimised (e.g. running_mean)."""
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register state that is never optimised (e.g. running_mean). As in PyTorch, it is
+        saved in state_dict() unless persistent=False (a cache, a fixed mask)."""
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got "
                             f"{type(tensor).__name__}")
+        if not isinstance(persistent, bool):
+            raise TypeError(f"register_buffer({name!r}): persistent must be True or False, "
+                            f"got {persistent!r}")
         self._check_new_name(name, self._buffers)
         self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
 
     def add_module(self, name: str, module: "Module | None") -> None:
         if module is not None and not isinstance(module, Module):
@@ -240,7 +249,7 @@ class Module:
                 if param is not None:
                     state[prefix + name] = param.detach()
             for name, buffer in module._buffers.items():
-                if buffer is not None:
+                if buffer is not None and name not in module._non_persistent_buffers:
                     state[prefix + name] = buffer.detach()
         return state
 
