@@ -24,6 +24,10 @@ TENSOR_DTYPES = {dtype.name: dtype for dtype in (float32, float64, int64, bool_)
 FLOATING = (float32, float64)
 # spellings where PyTorch and NumPy disagree: np.dtype("float") is float64, torch.float float32
 _NAMES = {"float": float32, "double": float64, "long": int64}
+# the common arguments (minidl.float32, np.float32) looked up directly: np.dtype's .name,
+# which the general path reads, costs microseconds, and .to(dtype) runs once per batch
+_CANONICAL = {**{dtype: dtype for dtype in TENSOR_DTYPES.values()},
+              **{dtype.type: dtype for dtype in TENSOR_DTYPES.values()}}
 
 
 def dtype_argument(dtype, where: str) -> np.dtype:
@@ -33,10 +37,17 @@ def dtype_argument(dtype, where: str) -> np.dtype:
     `where`; int32 and other dtypes minidl has no tensors of are refused, never replaced."""
     if isinstance(dtype, str) and dtype in _NAMES:
         return _NAMES[dtype]
-    try:
-        resolved = None if dtype is None else np.dtype(dtype)
-    except (TypeError, ValueError):  # not a dtype at all
-        resolved = None
+    if isinstance(dtype, np.dtype) or isinstance(dtype, type):
+        canonical = _CANONICAL.get(dtype)
+        if canonical is not None:
+            return canonical
+    resolved = None
+    # only dtypes, types and names: np.dtype() would also take any object's .dtype attribute
+    if isinstance(dtype, (np.dtype, type, str)):
+        try:
+            resolved = np.dtype(dtype)
+        except (TypeError, ValueError):  # not a dtype at all
+            pass
     if resolved is not None and resolved.isnative and resolved.name in TENSOR_DTYPES:
         return TENSOR_DTYPES[resolved.name]
     raise TypeError(f"{where}: expected a dtype of float32, float64, int64 or bool, got "
@@ -44,8 +55,10 @@ def dtype_argument(dtype, where: str) -> np.dtype:
 
 
 def _describe(dtype, resolved) -> str:
-    if resolved is None:
-        return repr(dtype)
+    if resolved is None:  # a name or type NumPy does not know, or not a dtype at all
+        if isinstance(dtype, (str, type)):
+            return repr(dtype)
+        return f"an object of type {type(dtype).__name__}"
     if not resolved.isnative:
         return f"{resolved.name} in non-native byte order ({resolved.str!r})"
     if resolved.kind in "iu":

@@ -82,3 +82,21 @@ def test_non_native_byte_order_is_refused_not_stored(dtype):
 def test_other_dtypes_are_a_type_error(dtype):
     with pytest.raises(TypeError, match="expected a dtype of float32, float64, int64 or bool"):
         torch.ones(2).to(dtype)
+
+
+@pytest.mark.parametrize("not_a_dtype", [np.zeros(1, np.float64), torch.zeros(1)])
+def test_an_object_with_a_dtype_attribute_is_not_a_dtype(not_a_dtype):
+    """np.dtype(obj) reads obj.dtype: before, x.to(np.zeros(1)) silently made x float64 and
+    zeros(2, dtype=tensor) a float32 tensor. (to(tensor) is PyTorch's to(other): below.)"""
+    name = type(not_a_dtype).__name__
+    with pytest.raises(TypeError, match=f"zeros: expected a dtype .* got an object of type "
+                                        f"{name}"):
+        torch.zeros(2, dtype=not_a_dtype)
+    with pytest.raises(TypeError, match=f"as_tensor: expected a dtype .* got an object of type "
+                                        f"{name}"):
+        torch.as_tensor(np.ones(2), dtype=not_a_dtype)
+    if isinstance(not_a_dtype, np.ndarray):
+        with pytest.raises(TypeError, match=f"to: expected a dtype .* of type {name}"):
+            torch.ones(2).to(not_a_dtype)
+    else:
+        assert torch.ones(2, dtype=torch.float64).to(not_a_dtype).dtype == np.float32
