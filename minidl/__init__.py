@@ -25,7 +25,7 @@ from .creation import __all__ as _CREATION_NAMES
 from .dtypes import PYTORCH_NAMES as _DTYPE_NAMES
 from .dtypes import bool_ as bool, double, float32, float32 as float, float64, int32, int64, long
 from .device import device
-from . import backends, cuda  # noqa: E402
+from . import accelerator, backends, cuda  # noqa: E402
 from . import data, models, nn, optim, train  # noqa: E402
 from . import utils  # noqa: E402  (minidl.utils.data: torch.utils.data's names)
 
@@ -39,4 +39,4 @@ __all__ = ["Tensor", "tensor", "autograd", "no_grad", "inference_mode", "is_grad
            "manual_seed", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
            "nn", "optim", "data", "models", "train", "utils", "kernels", "ops", "device", "cuda",
-           "backends"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)
+           "backends", "accelerator"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)

@@ -11,6 +11,50 @@ import minidl as torch
 from minidl import nn
 
 
+def test_learning_pytorch_with_examples_polynomial_fit_runs_unchanged():
+    """"Learning PyTorch with Examples", PyTorch: Tensors and autograd, as written there
+    (fewer steps): the constructors with device= and dtype=, randn(()) scalars that require
+    grad, and a manual gradient step."""
+    import math
+    dtype = torch.float
+    device = torch.device("cpu")
+    torch.manual_seed(0)
+    x = torch.linspace(-math.pi, math.pi, 2000, device=device, dtype=dtype)
+    y = torch.sin(x)
+    a = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+    b = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+    c = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+    d = torch.randn((), device=device, dtype=dtype, requires_grad=True)
+    learning_rate = 1e-6
+    losses = []
+    for t in range(300):
+        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            a -= learning_rate * a.grad
+            b -= learning_rate * b.grad
+            c -= learning_rate * c.grad
+            d -= learning_rate * d.grad
+            a.grad = None
+            b.grad = None
+            c.grad = None
+            d.grad = None
+    assert a.shape == () and a.dtype == torch.float32
+    assert losses[-1] < losses[0] / 10
+
+
+def test_what_is_torch_nn_really_parameters_run_unchanged():
+    """"What is torch.nn really?": weights from randn scaled, requires_grad_(), zeros bias."""
+    import math
+    weights = torch.randn(784, 10) / math.sqrt(784)
+    weights.requires_grad_()
+    bias = torch.zeros(10, requires_grad=True)
+    assert weights.is_leaf and weights.requires_grad and bias.requires_grad
+    assert weights.dtype == torch.float32 and abs(weights.data.std() - 1 / 28) < 0.005
+
+
 # ----- filled constructors -----------------------------------------------------------------
 @pytest.mark.parametrize("make, value", [(torch.zeros, 0), (torch.ones, 1)])
 def test_zeros_and_ones_take_sizes_as_varargs_or_a_sequence(make, value):

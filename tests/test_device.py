@@ -170,6 +170,22 @@ def test_cuda_and_mps_report_no_accelerator():
     torch.cuda.manual_seed_all(0)
 
 
+def test_the_accelerator_idiom_of_current_tutorials_picks_the_cpu():
+    device = (torch.accelerator.current_accelerator().type
+              if torch.accelerator.is_available() else "cpu")
+    assert device == "cpu" and torch.accelerator.device_count() == 0
+    assert torch.accelerator.current_accelerator() is None
+    model = nn.Linear(2, 2).to(device)
+    assert model(torch.ones(1, 2).to(device)).device == torch.device(device)
+
+
+def test_cudnn_reports_unavailable_and_takes_the_reproducibility_flags():
+    assert torch.backends.cudnn.is_available() is False
+    torch.backends.cudnn.deterministic = True  # the reproducibility recipe runs unchanged
+    torch.backends.cudnn.benchmark = False
+    assert torch.backends.cudnn.deterministic is True
+
+
 def test_backends_does_not_shadow_the_kernel_switch():
     import minidl.backend
     assert minidl.backend.current_kernels in (minidl.current_kernels,)
