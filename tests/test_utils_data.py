@@ -271,3 +271,32 @@ def test_fit_and_evaluate_take_tensor_dataset_batches():
     with minidl.no_grad():
         predictions = model(features).data.argmax(axis=1)
     assert result.accuracy == pytest.approx(np.mean(predictions == labels.data))
+
+
+def test_tensor_dataset_batches_in_one_go_equal_the_collated_items():
+    features, labels = features_and_labels(12)
+    mask = minidl.tensor(np.arange(12) % 3) == 0  # a bool tensor
+    dataset = TensorDataset(features, labels, mask)
+    fast = list(DataLoader(dataset, batch_size=5, shuffle=True, generator=2))
+    per_item = list(DataLoader(dataset, batch_size=5, shuffle=True, generator=2,
+                               collate_fn=default_collate))
+    for fast_batch, item_batch in zip(fast, per_item, strict=True):
+        assert isinstance(fast_batch, list) and len(fast_batch) == 3
+        for fast_field, item_field in zip(fast_batch, item_batch):
+            assert fast_field.dtype == item_field.dtype
+            np.testing.assert_array_equal(fast_field.data, item_field.data)
+    fast[0][0].data[...] = -1  # a copy: the data set is untouched
+    assert features.data.min() == 0
+    train, _ = random_split(dataset, [8, 4], generator=0)
+    assert callable(train.collated_batch)
+    inputs, targets, _ = next(iter(DataLoader(train, batch_size=8)))
+    np.testing.assert_array_equal(inputs.data, features.data[train.indices])
+    assert Subset(Squares(), [0]).collated_batch is None
+
+    class Doubled(TensorDataset):
+        def __getitem__(self, index):
+            feature, label = super().__getitem__(index)
+            return feature * 2, label
+
+    inputs, _ = next(iter(DataLoader(Doubled(features, labels), batch_size=2)))
+    np.testing.assert_array_equal(inputs.data, features.data[:2] * 2)

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from ..tensor import Tensor
+from .collate import default_collate
 
 
 class Dataset:
@@ -65,6 +66,16 @@ class TensorDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.tensors[0])
+
+    def collated_batch(self, indices) -> list[Tensor]:
+        """The batch `default_collate` makes of the items at `indices` (a list of stacked
+        Tensors, copies), made with one array index per tensor instead of a per-item loop
+        (which costs about 15 us an item). A subclass that overrides __getitem__ is honoured,
+        item by item."""
+        if type(self).__getitem__ is not TensorDataset.__getitem__:
+            return default_collate([self[int(index)] for index in indices])
+        indices = np.asarray(indices)
+        return [Tensor._wrap(tensor.data[indices]) for tensor in self.tensors]
 
 
 class ArrayDataset(Dataset):

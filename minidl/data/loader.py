@@ -48,11 +48,13 @@ class DataLoader:
     convert them silently - give the data set `transform=transforms.ToFloat()` or a Compose
     starting with it, or the loader raises TypeError.
 
-    Fast path: when the data set has a `get_batch(indices)` method (every ArrayDataset, so
-    MNIST, FashionMNIST, CIFAR10, and Subsets of them) and no collate_fn is given, a batch is
-    one slice of its `.data`/`.targets` arrays, and a transform from `minidl.data.transforms`
-    runs once on the whole (B, C, H, W) batch. Other data sets are read item by item and
-    collated.
+    Fast paths, when no collate_fn is given: a data set with a `get_batch(indices)` method
+    (every ArrayDataset, so MNIST, FashionMNIST, CIFAR10, and Subsets of them) gives a batch
+    as one slice of its `.data`/`.targets` arrays, and a transform from
+    `minidl.data.transforms` runs once on the whole (B, C, H, W) batch; a data set with a
+    `collated_batch(indices)` method (TensorDataset and Subsets of it) gives the batch
+    default_collate would make of its items, with one array index per tensor. Other data
+    sets are read item by item and collated.
 
         loader = DataLoader(MNIST(transform=transforms.ToFloat()), batch_size=64, shuffle=True,
                             seed=0)
@@ -114,9 +116,13 @@ class DataLoader:
             yield self._load(indices)
 
     def _load(self, indices: np.ndarray):
-        get_batch = getattr(self.dataset, "get_batch", None)
-        if self.collate_fn is None and callable(get_batch):
-            return self._image_batch(*get_batch(indices), count=len(indices))
+        if self.collate_fn is None:
+            get_batch = getattr(self.dataset, "get_batch", None)
+            if callable(get_batch):  # minidl's image data sets
+                return self._image_batch(*get_batch(indices), count=len(indices))
+            collated_batch = getattr(self.dataset, "collated_batch", None)
+            if callable(collated_batch):  # TensorDataset: default_collate's batch in one go
+                return collated_batch(indices)
         items = [self.dataset[int(index)] for index in indices]
         return (self.collate_fn or default_collate)(items)
 

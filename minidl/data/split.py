@@ -30,8 +30,9 @@ def shuffling_generator(generator, where: str) -> np.random.Generator:
 class Subset(Dataset):
     """The items of `dataset` at `indices`, in that order: `Subset(d, [4, 1])[0]` is `d[4]`.
 
-    A DataLoader over a Subset of an ArrayDataset (MNIST, CIFAR10, ...) still loads each batch
-    with one array slice (`get_batch`), as it does over the whole data set.
+    A DataLoader over a Subset of an ArrayDataset (MNIST, CIFAR10, ...) or a TensorDataset
+    still loads each batch with one array index (`get_batch`, `collated_batch`), as it does
+    over the whole data set.
     """
 
     def __init__(self, dataset, indices):
@@ -65,6 +66,14 @@ class Subset(Dataset):
         """The underlying data set's batch reader through these indices, or None when it has
         none (the DataLoader then reads the items one by one)."""
         read = getattr(self.dataset, "get_batch", None)
+        if not callable(read):
+            return None
+        return lambda indices: read(self.indices[np.asarray(indices)])
+
+    @property
+    def collated_batch(self):
+        """The underlying data set's collated-batch reader through these indices, or None."""
+        read = getattr(self.dataset, "collated_batch", None)
         if not callable(read):
             return None
         return lambda indices: read(self.indices[np.asarray(indices)])
