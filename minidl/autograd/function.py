@@ -43,6 +43,8 @@ class FunctionCtx:
         self._function_name = function_name
         self.needs_input_grad = needs_input_grad
         self._saved, self._saved_versions, self._freed = (), (), False
+        self._non_differentiable = ()  # outputs forward marked as having no gradient
+        self._materialize_grads = True  # zeros, not None, for outputs no gradient reached
 
     def save_for_backward(self, *tensors) -> None:
         for position, tensor in enumerate(tensors):
@@ -68,6 +70,18 @@ class FunctionCtx:
                                      f"(ctx.save_for_backward)")
         return self._saved
 
+    def mark_non_differentiable(self, *tensors) -> None:
+        """Mark outputs of forward (integer indices, masks) as having no gradient: they do not
+        require grad, and backward receives zeros (or None) for them."""
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward receives None instead of zeros for an output no gradient reached."""
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{self._function_name}: set_materialize_grads expects True or "
+                            f"False, got {value!r}")
+        self._materialize_grads = bool(value)
+
     def _free(self) -> None:
         self._saved, self._saved_versions, self._freed = (), (), True
 
@@ -77,10 +91,12 @@ class Function:
 
     Subclasses implement `@staticmethod forward(ctx, *args)` and `@staticmethod
     backward(ctx, *grad_outputs)`, and are called as `MyFunction.apply(*args)` (see the module
-    docstring for an example). Checked against minidl's rules: backward must return one
-    gradient per argument of forward, each None or a Tensor of that argument's shape and
-    dtype (nothing is broadcast or cast on the way), and None for arguments that are not
-    Tensors.
+    docstring for an example). PyTorch 2's other form works too: `forward(*args)` without ctx,
+    plus `@staticmethod setup_context(ctx, inputs, output)` that fills ctx in.
+
+    Checked against minidl's rules: backward must return one gradient per argument of
+    forward, each None or a Tensor of that argument's shape and dtype (nothing is broadcast
+    or cast on the way), and None for arguments that are not Tensors.
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -106,6 +122,8 @@ class Function:
         raise NotImplementedError("a subclass of autograd.Function implements "
                                   "@staticmethod backward(ctx, *grad_outputs)")
 
+    setup_context = None  # PyTorch 2's separate form: setup_context(ctx, inputs, output)
+
     @classmethod
     def apply(cls, *args):
         """Run forward on `args` and, if a Tensor among them requires grad, record the node."""
@@ -113,11 +131,20 @@ class Function:
                                  for arg in args)
         ctx = FunctionCtx(cls.__name__, needs_input_grad)
         with no_grad():
-            returned = cls.forward(ctx, *args)
+            if cls.setup_context is None:
+                returned = cls.forward(ctx, *args)
+            else:
+                returned = cls.forward(*args)
+                cls.setup_context(ctx, args, returned)
+        returned_outputs = _output_tuple(cls, returned)
         outputs = tuple(_new_output(output) if isinstance(output, engine.Tensor) else output
-                        for output in _output_tuple(cls, returned))
+                        for output in returned_outputs)
         if _grad_mode.enabled and True in needs_input_grad:
-            _record(cls, ctx, args, needs_input_grad, outputs,
+            differentiable = tuple(
+                isinstance(output, engine.Tensor) and output.dtype.kind == "f"
+                and not any(output is marked for marked in ctx._non_differentiable)
+                for output in returned_outputs)
+            _record(cls, ctx, args, needs_input_grad, outputs, differentiable,
                     several=isinstance(returned, tuple))
         return outputs if isinstance(returned, tuple) else outputs[0]
 
@@ -142,27 +169,25 @@ def _new_output(tensor):
     return output
 
 
-def _record(function, ctx, args, needs_input_grad, outputs, several: bool) -> None:
+def _record(function, ctx, args, needs_input_grad, outputs, differentiable: tuple,
+            several: bool) -> None:
+    """Link the outputs that have a gradient (`differentiable`) to a new node."""
     node = _FunctionNode(function, ctx, outputs)
     record(node, args, needs_input_grad)
     if not several:
-        _link(outputs[0], node)
+        if differentiable[0]:
+            outputs[0]._node, outputs[0]._requires_grad = node, True
         return
     # Several outputs: each gets a small node that hands its gradient, at its position, to a
     # hidden tensor the Function's node produced. The engine sums what reaches that tensor
     # (by _OutputGrads.__add__), and runs the Function's backward once, with all of them.
     gathered = engine.Tensor._wrap(np.empty(0), requires_grad=True)
     gathered._node = node
-    for position, output in enumerate(outputs):
-        if isinstance(output, engine.Tensor):
+    for position, (output, linked) in enumerate(zip(outputs, differentiable)):
+        if linked:
             selector = _OutputOf(position, len(outputs))
             record(selector, (gathered,), (True,))
-            _link(output, selector)
-
-
-def _link(output, node) -> None:
-    if output.dtype.kind == "f":  # integer and bool results have no gradient
-        output._node, output._requires_grad = node, True
+            output._node, output._requires_grad = selector, True
 
 
 class _OutputGrads:
@@ -223,14 +248,20 @@ class _FunctionNode(Node):
     def backward(self, grad_output):
         arrays = (grad_output.arrays if isinstance(grad_output, _OutputGrads)
                   else (grad_output,))
-        grad_outputs = tuple(None if spec is None
-                             else engine.Tensor._wrap(np.zeros(spec[0], spec[1])
-                                                      if array is None else array)
+        grad_outputs = tuple(self._grad_output(spec, array)
                              for spec, array in zip(self.output_specs, arrays))
         with no_grad():
             returned = self.function.backward(self.ctx, *grad_outputs)
         return _input_gradients(self.function.__name__, returned, self.inputs,
                                 self.needs_input_grad)
+
+    def _grad_output(self, spec, array):
+        """The gradient Tensor backward receives for one output (spec None: not a Tensor)."""
+        if array is not None:
+            return engine.Tensor._wrap(array)
+        if spec is None or not self.ctx._materialize_grads:
+            return None
+        return engine.Tensor._wrap(np.zeros(spec[0], spec[1]))
 
 
 def _input_gradients(name: str, returned, inputs: tuple, needs_input_grad: tuple) -> tuple:

@@ -363,3 +363,56 @@ def test_saved_tensors_unchanged_since_forward_are_accepted():
         x.grad = None  # not an in-place change of saved data
     z.sum().backward()
     np.testing.assert_allclose(x.grad.data, np.exp(x.data), rtol=1e-15)
+
+
+# ----- PyTorch's other ctx methods and the setup_context form ---------------------------
+
+def test_pytorch_2_setup_context_form():
+    class Cube(autograd.Function):
+        @staticmethod
+        def forward(x):
+            return x ** 3
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, = inputs
+            ctx.save_for_backward(x)
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            x, = ctx.saved_tensors
+            return 3 * x ** 2 * grad_output
+
+    x = leaf(np.random.default_rng(0), 3)
+    Cube.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 3 * x.data ** 2, rtol=1e-15)
+
+
+def test_marked_outputs_have_no_gradient_and_unmaterialized_grads_are_none():
+    received = []
+
+    class SortWithIndices(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            order = minidl.tensor(np.argsort(x.data))
+            values = minidl.tensor(x.data[order.data])
+            shifted = values * 1.0
+            ctx.mark_non_differentiable(shifted)
+            ctx.set_materialize_grads(False)
+            ctx.save_for_backward(order)
+            return values, shifted, order
+
+        @staticmethod
+        def backward(ctx, grad_values, grad_shifted, grad_order):
+            received.append((grad_shifted, grad_order))
+            order, = ctx.saved_tensors
+            grad = np.zeros(grad_values.shape)
+            grad[order.data] = grad_values.data
+            return minidl.tensor(grad)
+
+    x = minidl.tensor(np.array([3.0, 1.0, 2.0]), requires_grad=True)
+    values, shifted, order = SortWithIndices.apply(x)
+    assert values.requires_grad and not shifted.requires_grad and not order.requires_grad
+    (values * minidl.tensor(np.array([1.0, 2.0, 3.0]))).sum().backward()
+    assert received == [(None, None)]
+    np.testing.assert_array_equal(x.grad.data, [3.0, 1.0, 2.0])
