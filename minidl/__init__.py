@@ -10,7 +10,7 @@ from . import _allocator
 from . import autograd
 from .autograd import inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import current_kernels, use_kernels
-from .random import manual_seed
+from .random import Generator, manual_seed
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from . import ops
@@ -36,7 +36,7 @@ _allocator.keep_freed_memory()  # freed memory is reused: steps do not page-faul
 
 __all__ = ["Tensor", "tensor", "autograd", "no_grad", "inference_mode", "is_grad_enabled",
            "set_grad_enabled",
-           "manual_seed", "save", "load",
+           "manual_seed", "Generator", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
            "nn", "optim", "data", "models", "train", "utils", "kernels", "ops", "device", "cuda",
            "backends", "accelerator"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)

@@ -19,7 +19,6 @@ import numpy as np
 from .device import device_argument
 from .dtypes import FLOATING, TENSOR_DTYPES, dtype_argument, float32, int64
 from .ops.shape import shape_argument
-from .random import default_generator
 from .tensor import Tensor, _as_array
 
 __all__ = ["zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn",
@@ -199,21 +198,23 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) ->
     return _leaf(values.astype(dtype), requires_grad, device, "linspace")
 
 
-# ----- random: drawn from minidl's generator (minidl.manual_seed) --------------------------
-def rand(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+# ----- random: drawn from minidl's generator (minidl.manual_seed) or generator= ------------
+def rand(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Uniform values in [0, 1), float32 unless dtype= says otherwise."""
     shape, dtype = _size(size, "rand"), _float_dtype(dtype, "rand")
-    return _leaf(default_generator().random(shape, dtype=dtype), requires_grad, device, "rand")
+    array = _generator(generator, "rand").random(shape, dtype=dtype)
+    return _leaf(array, requires_grad, device, "rand")
 
 
-def randn(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+def randn(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Standard normal values (mean 0, variance 1), float32 unless dtype= says otherwise."""
     shape, dtype = _size(size, "randn"), _float_dtype(dtype, "randn")
-    array = default_generator().standard_normal(shape, dtype=dtype)
+    array = _generator(generator, "randn").standard_normal(shape, dtype=dtype)
     return _leaf(array, requires_grad, device, "randn")
 
 
-def randint(low, high=None, size=None, dtype=None, requires_grad=False, device=None) -> Tensor:
+def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad=False,
+            device=None) -> Tensor:
     """Integers drawn uniformly from [low, high) (low defaults to 0): randint(10, (3,)) or
     randint(1, 7, (3,)). `size` is a sequence, as PyTorch's; int64 unless dtype= says
     otherwise (a float dtype holds the integers exactly or is refused)."""
@@ -228,19 +229,27 @@ def randint(low, high=None, size=None, dtype=None, requires_grad=False, device=N
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     shape, dtype = _size((size,), "randint"), _dtype(dtype, int64, "randint")
     _check_integers_exact(low, high, dtype, "randint")
-    array = default_generator().integers(low, high, shape, dtype=np.int64).astype(dtype)
+    array = _generator(generator, "randint").integers(low, high, shape, dtype=np.int64)
+    array = array.astype(dtype)
     return _leaf(array, requires_grad, device, "randint")
 
 
-def randperm(n, dtype=None, requires_grad=False, device=None) -> Tensor:
+def randperm(n, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A random permutation of 0, ..., n - 1 (int64 unless dtype= says otherwise)."""
     n = _integer(n, "randperm", "n")
     if n < 0:
         raise ValueError(f"randperm: expected n >= 0, got {n}")
     dtype = _dtype(dtype, int64, "randperm")
     _check_integers_exact(0, n, dtype, "randperm")
-    array = default_generator().permutation(n).astype(dtype)
+    array = _generator(generator, "randperm").permutation(n).astype(dtype)
     return _leaf(array, requires_grad, device, "randperm")
+
+
+def _generator(generator, where: str) -> np.random.Generator:
+    """generator=: None is minidl's generator (minidl.manual_seed); else a minidl.Generator,
+    any numpy.random.Generator or an int seed (the rule of DataLoader and random_split)."""
+    from .data.split import shuffling_generator  # here: minidl.data imports much of minidl
+    return shuffling_generator(generator, where)
 
 
 def _float_dtype(dtype, where: str) -> np.dtype:

@@ -389,3 +389,51 @@ def test_layers_compute_on_shared_read_only_and_strided_arrays(kernel_set):
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
     np.testing.assert_array_equal(strided, images.transpose(0, 1, 3, 2))  # nothing written
+
+
+# ----- Generator and generator= --------------------------------------------------------------
+GENERATED = {
+    "rand": lambda g: torch.rand(5, generator=g),
+    "randn": lambda g: torch.randn(5, generator=g),
+    "randint": lambda g: torch.randint(0, 100, (5,), generator=g),
+    "randperm": lambda g: torch.randperm(20, generator=g),
+}
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_a_generator_repeats_after_manual_seed_and_leaves_the_default_alone(name):
+    torch.manual_seed(0)
+    expected_default = torch.randn(3).data
+    torch.manual_seed(0)
+    first = GENERATED[name](torch.Generator().manual_seed(42)).data
+    again = GENERATED[name](torch.Generator().manual_seed(42)).data
+    other = GENERATED[name](torch.Generator().manual_seed(43)).data
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    np.testing.assert_array_equal(torch.randn(3).data, expected_default)  # untouched
+
+
+def test_generator_is_pytorchs_in_its_defaults_and_works_with_the_data_tools():
+    g = torch.Generator()
+    assert g.initial_seed() == 67280421310721  # torch.Generator's default seed
+    np.testing.assert_array_equal(torch.rand(3, generator=g).data,
+                                  torch.rand(3, generator=torch.Generator()).data)
+    assert torch.Generator(device="cpu").manual_seed(7).initial_seed() == 7
+    assert isinstance(g, np.random.Generator)  # NumPy's methods work on it
+    data = torch.utils.data.TensorDataset(torch.arange(10))
+    splits = [[list(s.indices) for s in torch.utils.data.random_split(
+        data, [7, 3], generator=torch.Generator().manual_seed(42))] for _ in range(2)]
+    assert splits[0] == splits[1]
+
+
+def test_generator_errors():
+    with pytest.raises(ValueError, match="Generator.manual_seed: expected a non-negative "
+                                         "integer, got -1"):
+        torch.Generator().manual_seed(-1)
+    with pytest.raises(ValueError, match="manual_seed: expected a non-negative integer"):
+        torch.manual_seed(1.5)
+    with pytest.raises(RuntimeError, match="minidl runs on the CPU only"):
+        torch.Generator(device="cuda")
+    with pytest.raises(TypeError, match="randn: expected generator to be a numpy.random."
+                                        "Generator"):
+        torch.randn(2, generator="seed")
