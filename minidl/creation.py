@@ -45,16 +45,20 @@ def _dtype(dtype, default: np.dtype, where: str) -> np.dtype:
     return default if dtype is None else dtype_argument(dtype, where)
 
 
-def _leaf(array: np.ndarray, requires_grad, device, where: str) -> Tensor:
-    """Wrap a new array in a leaf tensor, after checking device= and requires_grad=."""
+def _check_options(dtype: np.dtype, requires_grad, device, where: str) -> None:
+    """requires_grad= and device=, checked before any memory is taken or number drawn."""
     if device is not None:
         device_argument(device, where)
     if not isinstance(requires_grad, (bool, np.bool_)):
         raise TypeError(f"{where}: expected requires_grad to be True or False, got "
                         f"{requires_grad!r}")
-    if requires_grad and array.dtype not in FLOATING:
+    if requires_grad and dtype not in FLOATING:
         raise TypeError(f"{where}: only floating point tensors can require gradients, got "
-                        f"dtype {array.dtype}; pass dtype=minidl.float32 (or float64)")
+                        f"dtype {dtype}; pass dtype=minidl.float32 (or float64)")
+
+
+def _leaf(array: np.ndarray, requires_grad) -> Tensor:
+    """A new array as a leaf tensor (the options were checked by _check_options)."""
     return Tensor._wrap(array, requires_grad=bool(requires_grad))
 
 
@@ -70,15 +74,15 @@ def _number(value, where: str, name: str):
 def _exactly(value, dtype: np.dtype, where: str, name: str):
     """`value` as a scalar of `dtype`, or a ValueError if the dtype cannot hold it (1.5 or NaN
     as an integer, 2 as a bool, 1e40 as float32: each would be changed, not stored)."""
-    if dtype.kind == "f":
-        with np.errstate(over="ignore"):
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
             stored = dtype.type(value)
-        fits = not (math.isfinite(value) and not np.isfinite(stored))
+    except (OverflowError, ValueError):  # NaN or infinity as an integer, ints beyond range
+        stored = None
+    if dtype.kind == "f":  # rounding is a float's nature; overflowing to infinity is not
+        fits = stored is not None and not (math.isinf(stored) and not math.isinf(value))
     else:
-        fits = math.isfinite(value) and (value in (0, 1) if dtype.kind == "b" else
-                                         np.iinfo(dtype).min <= value <= np.iinfo(dtype).max)
-        stored = dtype.type(value) if fits else None
-        fits = fits and stored == value
+        fits = stored is not None and stored == value  # 1.5 -> 1, 2 -> True do not hold
     if not fits:
         raise ValueError(f"{where}: {name}={value!r} cannot be stored exactly as {dtype}; "
                          f"pass a dtype that holds it (e.g. dtype=minidl.float64)")
@@ -120,20 +124,23 @@ def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tens
 def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A tensor whose values are arbitrary (whatever the memory held), as PyTorch's: write
     every element before reading one."""
-    array = np.empty(_size(size, "empty"), dtype=_dtype(dtype, float32, "empty"))
-    return _leaf(array, requires_grad, device, "empty")
+    shape, dtype = _size(size, "empty"), _dtype(dtype, float32, "empty")
+    _check_options(dtype, requires_grad, device, "empty")
+    return _leaf(np.empty(shape, dtype=dtype), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """The (n, m) identity matrix (m defaults to n), float32 unless dtype= says otherwise."""
     rows, columns = _size((n, n if m is None else m), "eye")
-    array = np.eye(rows, columns, dtype=_dtype(dtype, float32, "eye"))
-    return _leaf(array, requires_grad, device, "eye")
+    dtype = _dtype(dtype, float32, "eye")
+    _check_options(dtype, requires_grad, device, "eye")
+    return _leaf(np.eye(rows, columns, dtype=dtype), requires_grad)
 
 
 def _filled(shape, value, dtype, requires_grad, device, where: str) -> Tensor:
-    array = np.full(shape, _exactly(value, dtype, where, "fill_value"), dtype=dtype)
-    return _leaf(array, requires_grad, device, where)
+    stored = _exactly(value, dtype, where, "fill_value")
+    _check_options(dtype, requires_grad, device, where)
+    return _leaf(np.full(shape, stored, dtype=dtype), requires_grad)
 
 
 def _default_dtype_of(value) -> np.dtype:
@@ -147,7 +154,7 @@ def _default_dtype_of(value) -> np.dtype:
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Values from `start` (default 0) up to, not including, `end`, `step` apart: arange(5),
     arange(1, 4), arange(0, 1, 0.25). int64 when all three are ints, else float32, as PyTorch.
-    The values are start + i * step computed in float64, then stored in the dtype."""
+    A float range is start + i * step computed in float64, then stored in the dtype."""
     if end is None:
         start, end = 0, start
     start, end, step = (_number(v, "arange", name) for v, name in
@@ -162,13 +169,14 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
                          f"sign of step={step}")
     all_ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
     dtype = _dtype(dtype, int64 if all_ints else float32, "arange")
+    _check_options(dtype, requires_grad, device, "arange")
     if all_ints:
         values = np.arange(int(start), int(end), int(step), dtype=np.int64)
     else:
         count = math.ceil((end - start) / step)
         values = start + np.arange(count, dtype=np.float64) * step
     _check_range_fits(values, dtype)
-    return _leaf(values.astype(dtype), requires_grad, device, "arange")
+    return _leaf(values.astype(dtype), requires_grad)
 
 
 def _check_range_fits(values: np.ndarray, dtype: np.dtype) -> None:
@@ -194,23 +202,26 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) ->
     dtype = _dtype(dtype, float32, "linspace")
     if dtype.kind != "f":
         raise TypeError(f"linspace: expected a floating point dtype, got {dtype}")
+    _check_options(dtype, requires_grad, device, "linspace")
     values = np.linspace(start, end, int(steps), dtype=np.float64)
-    return _leaf(values.astype(dtype), requires_grad, device, "linspace")
+    return _leaf(values.astype(dtype), requires_grad)
 
 
 # ----- random: drawn from minidl's generator (minidl.manual_seed) or generator= ------------
 def rand(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Uniform values in [0, 1), float32 unless dtype= says otherwise."""
     shape, dtype = _size(size, "rand"), _float_dtype(dtype, "rand")
+    _check_options(dtype, requires_grad, device, "rand")
     array = _generator(generator, "rand").random(shape, dtype=dtype)
-    return _leaf(array, requires_grad, device, "rand")
+    return _leaf(array, requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Standard normal values (mean 0, variance 1), float32 unless dtype= says otherwise."""
     shape, dtype = _size(size, "randn"), _float_dtype(dtype, "randn")
+    _check_options(dtype, requires_grad, device, "randn")
     array = _generator(generator, "randn").standard_normal(shape, dtype=dtype)
-    return _leaf(array, requires_grad, device, "randn")
+    return _leaf(array, requires_grad)
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad=False,
@@ -229,9 +240,9 @@ def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     shape, dtype = _size((size,), "randint"), _dtype(dtype, int64, "randint")
     _check_integers_exact(low, high, dtype, "randint")
+    _check_options(dtype, requires_grad, device, "randint")
     array = _generator(generator, "randint").integers(low, high, shape, dtype=np.int64)
-    array = array.astype(dtype)
-    return _leaf(array, requires_grad, device, "randint")
+    return _leaf(array.astype(dtype), requires_grad)
 
 
 def randperm(n, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -241,8 +252,9 @@ def randperm(n, generator=None, dtype=None, requires_grad=False, device=None) ->
         raise ValueError(f"randperm: expected n >= 0, got {n}")
     dtype = _dtype(dtype, int64, "randperm")
     _check_integers_exact(0, n, dtype, "randperm")
+    _check_options(dtype, requires_grad, device, "randperm")
     array = _generator(generator, "randperm").permutation(n).astype(dtype)
-    return _leaf(array, requires_grad, device, "randperm")
+    return _leaf(array, requires_grad)
 
 
 def _generator(generator, where: str) -> np.random.Generator:

@@ -437,3 +437,26 @@ def test_generator_errors():
     with pytest.raises(TypeError, match="randn: expected generator to be a numpy.random."
                                         "Generator"):
         torch.randn(2, generator="seed")
+
+
+def test_a_refused_call_draws_no_random_numbers():
+    """Every argument is checked before memory is taken or a number drawn: a call that fails
+    leaves minidl's generator where it was."""
+    torch.manual_seed(0)
+    expected = torch.randn(3).data
+    torch.manual_seed(0)
+    for refused in (lambda: torch.randn(3, requires_grad=1), lambda: torch.rand(3, device="cuda"),
+                    lambda: torch.randint(0, 3, (2,), requires_grad=True),
+                    lambda: torch.randperm(3, device="mps")):
+        with pytest.raises((TypeError, RuntimeError)):
+            refused()
+    np.testing.assert_array_equal(torch.randn(3).data, expected)
+
+
+def test_full_refuses_values_beyond_what_python_floats_hold():
+    with pytest.raises(ValueError, match="full: fill_value=.* cannot be stored exactly as "
+                                         "float32"):
+        torch.full((1,), 10 ** 400, dtype=torch.float32)
+    with pytest.raises(ValueError, match="cannot be stored exactly as int64"):
+        torch.full((1,), float("inf"), dtype=torch.long)
+    assert torch.full((1,), float("inf")).data[0] == np.inf  # infinity is a float32 value
