@@ -22,13 +22,16 @@ def is_plain_tensor(x, dtype: np.dtype) -> bool:
     where `dtype in FLOAT_DTYPES` and the property reads cost more than the rest of the call.
     """
     return (isinstance(x, Tensor) and (dtype is FLOAT32 or dtype is FLOAT64)
-            and x.data.dtype is dtype)
+            and x.data.__class__ is np.ndarray and x.data.dtype is dtype)
 
 
 def check_tensor(x, where: str, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{where}: expected {name} to be a minidl.Tensor, got "
                         f"{type(x).__name__}; wrap arrays with minidl.tensor(array)")
+    if not isinstance(x.data, np.ndarray):  # `.data` is the user's to replace
+        raise TypeError(f"{where}: expected {name}.data to be a NumPy array, got "
+                        f"{type(x.data).__name__}")
     return x
 
 

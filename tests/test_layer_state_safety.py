@@ -286,3 +286,17 @@ def test_subprocess_exits_cleanly(reports):
 
 if __name__ == "__main__":
     run_cases(sys.argv[1:] or list(CASES))
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (nn.Linear(3, 2), (4, 3)), (nn.ReLU(), (4, 3)), (nn.Sigmoid(), (4, 3)),
+    (nn.Flatten(), (4, 3)), (nn.BatchNorm1d(3), (4, 3)), (nn.BatchNorm2d(1), (2, 1, 4, 4)),
+    (nn.Conv2d(1, 1, 3), (2, 1, 4, 4)), (nn.MaxPool2d(2), (2, 1, 4, 4)),
+    (nn.AdaptiveAvgPool2d(1), (2, 1, 4, 4)),
+])
+def test_an_input_whose_data_is_not_an_array_is_a_type_error(layer, shape):
+    """`.data` replaced by a list: a TypeError naming it, not an AttributeError from inside."""
+    x = minidl.tensor(np.ones(shape, np.float32))
+    x.data = x.data.tolist()
+    with pytest.raises(TypeError, match=r"expected input\.data to be a NumPy array, got list"):
+        layer(x)

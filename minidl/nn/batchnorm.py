@@ -123,7 +123,7 @@ class _BatchNorm(Module):
         shape (C,) and of the input's dtype; the running statistics, when this call updates
         them in place, writeable and C-contiguous, and the batch counter a writeable int64
         scalar."""
-        if not isinstance(input, Tensor):
+        if not isinstance(input, Tensor) or input.data.__class__ is not np.ndarray:
             return False
         data, shape, plain = input.data, self._channel_shape, _checks.is_plain_array
         dtype = data.dtype
