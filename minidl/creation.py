@@ -124,9 +124,8 @@ def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tens
 def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A tensor whose values are arbitrary (whatever the memory held), as PyTorch's: write
     every element before reading one."""
-    shape, dtype = _size(size, "empty"), _dtype(dtype, float32, "empty")
-    _check_options(dtype, requires_grad, device, "empty")
-    return _leaf(np.empty(shape, dtype=dtype), requires_grad)
+    return _empty(_size(size, "empty"), _dtype(dtype, float32, "empty"), requires_grad, device,
+                  "empty")
 
 
 def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -135,6 +134,11 @@ def eye(n, m=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     dtype = _dtype(dtype, float32, "eye")
     _check_options(dtype, requires_grad, device, "eye")
     return _leaf(np.eye(rows, columns, dtype=dtype), requires_grad)
+
+
+def _empty(shape, dtype, requires_grad, device, where: str) -> Tensor:
+    _check_options(dtype, requires_grad, device, where)
+    return _leaf(np.empty(shape, dtype=dtype), requires_grad)
 
 
 def _filled(shape, value, dtype, requires_grad, device, where: str) -> Tensor:
@@ -210,18 +214,14 @@ def linspace(start, end, steps, dtype=None, requires_grad=False, device=None) ->
 # ----- random: drawn from minidl's generator (minidl.manual_seed) or generator= ------------
 def rand(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Uniform values in [0, 1), float32 unless dtype= says otherwise."""
-    shape, dtype = _size(size, "rand"), _float_dtype(dtype, "rand")
-    _check_options(dtype, requires_grad, device, "rand")
-    array = _generator(generator, "rand").random(shape, dtype=dtype)
-    return _leaf(array, requires_grad)
+    return _uniform(_size(size, "rand"), _dtype(dtype, float32, "rand"), generator,
+                    requires_grad, device, "rand")
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Standard normal values (mean 0, variance 1), float32 unless dtype= says otherwise."""
-    shape, dtype = _size(size, "randn"), _float_dtype(dtype, "randn")
-    _check_options(dtype, requires_grad, device, "randn")
-    array = _generator(generator, "randn").standard_normal(shape, dtype=dtype)
-    return _leaf(array, requires_grad)
+    return _normal(_size(size, "randn"), _dtype(dtype, float32, "randn"), generator,
+                   requires_grad, device, "randn")
 
 
 def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad=False,
@@ -235,14 +235,8 @@ def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad
         low, high = 0, low  # randint(high, size=size)
     if size is None:
         raise TypeError("randint: expected a size (a tuple of ints), e.g. randint(10, (3,))")
-    low, high = (_integer(v, "randint", name) for v, name in ((low, "low"), (high, "high")))
-    if low >= high:
-        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
-    shape, dtype = _size((size,), "randint"), _dtype(dtype, int64, "randint")
-    _check_integers_exact(low, high, dtype, "randint")
-    _check_options(dtype, requires_grad, device, "randint")
-    array = _generator(generator, "randint").integers(low, high, shape, dtype=np.int64)
-    return _leaf(array.astype(dtype), requires_grad)
+    return _integers(low, high, _size((size,), "randint"), _dtype(dtype, int64, "randint"),
+                     generator, requires_grad, device, "randint")
 
 
 def randperm(n, generator=None, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -257,6 +251,29 @@ def randperm(n, generator=None, dtype=None, requires_grad=False, device=None) ->
     return _leaf(array, requires_grad)
 
 
+def _uniform(shape, dtype, generator, requires_grad, device, where: str) -> Tensor:
+    dtype = _float_dtype(dtype, where)
+    _check_options(dtype, requires_grad, device, where)
+    return _leaf(_generator(generator, where).random(shape, dtype=dtype), requires_grad)
+
+
+def _normal(shape, dtype, generator, requires_grad, device, where: str) -> Tensor:
+    dtype = _float_dtype(dtype, where)
+    _check_options(dtype, requires_grad, device, where)
+    array = _generator(generator, where).standard_normal(shape, dtype=dtype)
+    return _leaf(array, requires_grad)
+
+
+def _integers(low, high, shape, dtype, generator, requires_grad, device, where: str) -> Tensor:
+    low, high = (_integer(v, where, name) for v, name in ((low, "low"), (high, "high")))
+    if low >= high:
+        raise ValueError(f"{where}: expected low < high, got low={low}, high={high}")
+    _check_integers_exact(low, high, dtype, where)
+    _check_options(dtype, requires_grad, device, where)
+    array = _generator(generator, where).integers(low, high, shape, dtype=np.int64)
+    return _leaf(array.astype(dtype), requires_grad)
+
+
 def _generator(generator, where: str) -> np.random.Generator:
     """generator=: None is minidl's generator (minidl.manual_seed); else a minidl.Generator,
     any numpy.random.Generator or an int seed (the rule of DataLoader and random_split)."""
@@ -264,8 +281,7 @@ def _generator(generator, where: str) -> np.random.Generator:
     return shuffling_generator(generator, where)
 
 
-def _float_dtype(dtype, where: str) -> np.dtype:
-    dtype = _dtype(dtype, float32, where)
+def _float_dtype(dtype: np.dtype, where: str) -> np.dtype:
     if dtype.kind != "f":
         raise TypeError(f"{where}: expected a floating point dtype (float32 or float64), got "
                         f"{dtype}; for random integers use minidl.randint")
@@ -305,19 +321,17 @@ def full_like(input, fill_value, dtype=None, requires_grad=False, device=None) -
 
 def empty_like(input, dtype=None, requires_grad=False, device=None) -> Tensor:
     shape, dtype = _like(input, dtype, "empty_like")
-    return empty(shape, dtype=dtype, requires_grad=requires_grad, device=device)
+    return _empty(shape, dtype, requires_grad, device, "empty_like")
 
 
 def rand_like(input, dtype=None, requires_grad=False, device=None) -> Tensor:
     shape, dtype = _like(input, dtype, "rand_like")
-    return rand(shape, dtype=_float_dtype(dtype, "rand_like"), requires_grad=requires_grad,
-                device=device)
+    return _uniform(shape, dtype, None, requires_grad, device, "rand_like")
 
 
 def randn_like(input, dtype=None, requires_grad=False, device=None) -> Tensor:
     shape, dtype = _like(input, dtype, "randn_like")
-    return randn(shape, dtype=_float_dtype(dtype, "randn_like"), requires_grad=requires_grad,
-                 device=device)
+    return _normal(shape, dtype, None, requires_grad, device, "randn_like")
 
 
 def randint_like(input, low, high=None, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -325,7 +339,7 @@ def randint_like(input, low, high=None, dtype=None, requires_grad=False, device=
     shape, dtype = _like(input, dtype, "randint_like")
     if high is None:
         low, high = 0, low
-    return randint(low, high, shape, dtype=dtype, requires_grad=requires_grad, device=device)
+    return _integers(low, high, shape, dtype, None, requires_grad, device, "randint_like")
 
 
 # ----- from NumPy: sharing memory -----------------------------------------------------------

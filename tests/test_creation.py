@@ -460,3 +460,18 @@ def test_full_refuses_values_beyond_what_python_floats_hold():
     with pytest.raises(ValueError, match="cannot be stored exactly as int64"):
         torch.full((1,), float("inf"), dtype=torch.long)
     assert torch.full((1,), float("inf")).data[0] == np.inf  # infinity is a float32 value
+
+
+@pytest.mark.parametrize("name, call", [
+    ("empty_like", lambda x, **k: torch.empty_like(x, **k)),
+    ("rand_like", lambda x, **k: torch.rand_like(x, **k)),
+    ("randn_like", lambda x, **k: torch.randn_like(x, **k)),
+    ("randint_like", lambda x, **k: torch.randint_like(x, 5, **k))])
+def test_like_errors_name_the_like_function(name, call):
+    with pytest.raises(TypeError, match=f"^{name}: expected requires_grad to be True or "
+                                        f"False"):
+        call(torch.zeros(2), requires_grad=1)
+    with pytest.raises(RuntimeError, match=f"^{name}\\('cuda'\\): minidl runs on the CPU only"):
+        call(torch.zeros(2), device="cuda")
+    with pytest.raises(ValueError, match="^randint_like: expected low < high"):
+        torch.randint_like(torch.zeros(2), 0)
