@@ -141,11 +141,8 @@ def backward(roots, grad_outputs, retain_graph: bool = False, capture: dict | No
         tensor = heapq.heappop(ready)[1]
         node = tensor._node
         grad = grads.pop(id(tensor))  # complete: every use of tensor has run
-        if capture is None:
-            if tensor._retains_grad:
-                tensor._accumulate_grad(grad)
-        elif id(tensor) in capture:
-            capture[id(tensor)] = np.array(grad, copy=True)
+        if tensor._retains_grad or capture is not None:
+            _keep_gradient(tensor, grad, capture)
         if not hasattr(node, "inputs"):
             raise RuntimeError(GRAPH_FREED)
         _check_saved_versions(node)
@@ -175,6 +172,15 @@ def backward(roots, grad_outputs, retain_graph: bool = False, capture: dict | No
             leaf._accumulate_grad(grads[key], owned=True)
         elif key in capture:
             capture[key] = grads[key]
+
+
+def _keep_gradient(tensor, grad: np.ndarray, capture: dict | None) -> None:
+    """A non-leaf tensor's complete gradient, for retain_grad() (capture None) or
+    autograd.grad (capture: the tensors asked for), as an array of its own."""
+    if capture is None:
+        tensor._accumulate_grad(grad)  # copies a first gradient: others may share it
+    elif id(tensor) in capture:
+        capture[id(tensor)] = np.array(grad, copy=True)
 
 
 class VersionCounter:
