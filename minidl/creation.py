@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from .device import device_argument
-from .dtypes import FLOATING, TENSOR_DTYPES, dtype_argument, float32, int64
+from .dtypes import FLOATING, TENSOR_DTYPES, convert_exactly, dtype_argument, float32, int64
 from .ops.shape import shape_argument
 from .tensor import Tensor, _as_array
 
@@ -375,7 +375,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """`data` as a tensor, sharing memory when it can, as PyTorch's: a Tensor of the dtype
     asked for is returned as it is, a NumPy array of a minidl dtype is shared (from_numpy);
     otherwise the values are copied into a new tensor, by minidl.tensor's rule (ints become
-    int64, float16 float32) or into `dtype`."""
+    int64, float16 float32) or into `dtype`, which must hold every value exactly (floats may
+    round to float32; 1.5 does not become the integer 1)."""
     if device is not None:
         device_argument(device, "as_tensor")
     if isinstance(data, Tensor):
@@ -385,8 +386,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, np.ndarray) and _shareable(data, dtype):
         return from_numpy(data)
     array = _as_array(data, "as_tensor")  # data's own memory when it fits, else converted
-    if dtype is not None and array.dtype != dtype:
-        array = array.astype(dtype)  # the conversion asked for, as torch.as_tensor's
+    if dtype is not None:
+        array = convert_exactly(array, dtype, "as_tensor")  # the conversion asked for
     return Tensor._wrap(array)
 
 

@@ -65,3 +65,24 @@ def _describe(dtype, resolved) -> str:
         return (f"{resolved.name} (minidl's integer tensors are int64: use minidl.int64, "
                 f"also called minidl.long)")
     return resolved.name
+
+
+def convert_exactly(array: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
+    """`array` in `dtype` (itself when it already is), or a ValueError naming `where` if a
+    value would change: 1.5 or NaN as an integer, 2 as a bool, 2**53 + 1 as float64, 1e40 as
+    float32. Floats may round to the nearest value of a narrower float (that is float
+    arithmetic, and what torch.tensor(..., dtype=torch.float32) does), never overflow."""
+    if array.dtype == dtype:
+        return array
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(dtype)
+        if dtype.kind == "f" and array.dtype.kind == "f":
+            changed = np.isinf(converted) & ~np.isinf(array)
+        else:  # a value survives the round trip exactly or it was changed
+            changed = converted.astype(array.dtype) != array
+    if changed.any():
+        first = array[changed][0].item()
+        raise ValueError(f"{where}: {int(changed.sum())} value(s) cannot be stored exactly as "
+                         f"{dtype} (the first: {first!r}); nothing is rounded or truncated "
+                         f"silently: convert them first, or keep a dtype that holds them")
+    return converted

@@ -6,7 +6,8 @@ import numbers
 import numpy as np
 
 from . import autograd
-from .device import CPU, cpu_only
+from .device import CPU, cpu_only, device_argument
+from .dtypes import convert_exactly, dtype_argument
 
 
 _INT64_RANGE = np.iinfo(np.int64)
@@ -101,7 +102,7 @@ def output_gradient(output: "Tensor", gradient, where: str) -> np.ndarray:
     return gradient
 
 
-def tensor(data, requires_grad: bool = False) -> "Tensor":
+def tensor(data, requires_grad: bool = False, *, dtype=None, device=None) -> "Tensor":
     """Create a Tensor from an array-like, copying the data (as torch.tensor).
 
     The dtype follows the data, and every value is kept exactly or refused: float32 and float64
@@ -111,12 +112,35 @@ def tensor(data, requires_grad: bool = False) -> "Tensor":
     ValueError. Python floats are float64, as in NumPy. Strings, objects, booleans and complex
     numbers are refused.
 
+    dtype= (minidl.float32, ...; booleans are taken then) converts the values, each of which
+    it must hold exactly: floats may round to float32, but 1.5 does not become the integer 1
+    (a ValueError). device= is the CPU's, minidl's only device.
+
     Example:
         >>> x = minidl.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+        >>> y = minidl.tensor([[1, 2], [3, 4]], dtype=minidl.float32)
     """
-    result = Tensor._wrap(_as_array(data, "minidl.tensor", copy=True))
+    if device is not None:
+        device_argument(device, "minidl.tensor")
+    if dtype is None:
+        array = _as_array(data, "minidl.tensor", copy=True)
+    else:
+        array = _as_dtype(data, dtype_argument(dtype, "minidl.tensor"), "minidl.tensor")
+    result = Tensor._wrap(array)
     result.requires_grad = requires_grad  # checked: only floating point tensors
     return result
+
+
+def _as_dtype(data, dtype: np.dtype, where: str) -> np.ndarray:
+    """A new C-contiguous array of `data` in `dtype`, every value kept exactly."""
+    array = _to_ndarray(data.data if isinstance(data, Tensor) else data, where)
+    if array.dtype.kind != "b":  # booleans are taken when a dtype is asked for explicitly
+        # refuses what _as_array refuses (strings, longdouble, ints beyond int64)
+        array = array.astype(_minidl_dtype(array, where), copy=False)
+    converted = convert_exactly(array, dtype, where)
+    if converted is array:  # maybe still the caller's memory: a copy of the tensor's own
+        return np.array(array, order="C", copy=True)
+    return np.ascontiguousarray(converted)
 
 
 class Tensor:

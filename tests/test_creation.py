@@ -3,6 +3,8 @@ them"): values, PyTorch's default dtypes, dtype=/requires_grad=/device=, seeding
 manual_seed, the memory sharing of from_numpy and as_tensor, and errors that name the
 function. None of these functions existed before: every test here failed with an
 AttributeError."""
+import re
+
 import numpy as np
 import pytest
 
@@ -475,3 +477,57 @@ def test_like_errors_name_the_like_function(name, call):
         call(torch.zeros(2), device="cuda")
     with pytest.raises(ValueError, match="^randint_like: expected low < high"):
         torch.randint_like(torch.zeros(2), 0)
+
+
+# ----- minidl.tensor(data, dtype=, device=), as torch.tensor -----------------------------
+def test_tensor_takes_dtype_and_device_as_torch_tensor():
+    x = torch.tensor([[1, 2], [3, 4]], dtype=torch.float32)
+    assert x.dtype == np.float32 and x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert torch.tensor([0.1, 0.2], dtype=torch.float32).dtype == np.float32  # floats round
+    assert torch.tensor(3, dtype=torch.long, device="cpu").item() == 3
+    assert torch.tensor([1.0], device=torch.device("cpu")).dtype == np.float64  # as before
+    mask = torch.tensor([True, False], dtype=torch.bool)  # booleans, when asked for
+    assert mask.dtype == np.bool_ and mask.tolist() == [True, False]
+    assert torch.tensor([True, False], dtype=torch.float32).tolist() == [1.0, 0.0]
+    y = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    assert y.requires_grad and y.is_leaf
+
+
+def test_tensor_with_a_dtype_copies():
+    array = np.arange(6.0).reshape(2, 3).T  # float64, not C-contiguous
+    x = torch.tensor(array, dtype=torch.float64)
+    assert not np.shares_memory(x.data, array) and x.data.flags.c_contiguous
+    source = torch.ones(2, dtype=torch.float64)
+    copied = torch.tensor(source, dtype=torch.float64)
+    assert not np.shares_memory(copied.data, source.data)
+
+
+@pytest.mark.parametrize("values, dtype, first", [
+    ([1.5, 2.0], torch.long, "1.5"), ([float("nan")], torch.long, "nan"),
+    ([2.0], torch.bool, "2.0"), ([2 ** 53 + 1], torch.float64, str(2 ** 53 + 1)),
+    ([1e300], torch.float32, "1e+300")])
+def test_tensor_refuses_a_dtype_that_would_change_a_value(values, dtype, first):
+    with pytest.raises(ValueError, match=f"minidl.tensor: 1 value\\(s\\) cannot be stored "
+                                         f"exactly as {np.dtype(dtype)} \\(the first: "
+                                         f"{re.escape(first)}\\)"):
+        torch.tensor(values, dtype=dtype)
+
+
+def test_tensor_dtype_and_device_errors():
+    with pytest.raises(TypeError, match="minidl.tensor: expected a dtype .* got int32"):
+        torch.tensor([1], dtype=torch.int32)
+    with pytest.raises(TypeError, match="minidl.tensor: expected numbers"):
+        torch.tensor(["a"], dtype=torch.float32)
+    with pytest.raises(RuntimeError, match="minidl runs on the CPU only"):
+        torch.tensor([1.0], device="cuda")
+    with pytest.raises(ValueError, match="minidl.tensor: integers must lie in int64's range"):
+        torch.tensor([2 ** 64], dtype=torch.float64)
+    with pytest.raises(TypeError, match="expected numbers .* got booleans"):
+        torch.tensor([True])  # without a dtype, minidl.tensor's rule is unchanged
+
+
+def test_as_tensor_refuses_a_dtype_that_would_change_a_value():
+    with pytest.raises(ValueError, match="as_tensor: 1 value\\(s\\) cannot be stored exactly "
+                                         "as int64"):
+        torch.as_tensor(np.array([1.5, 2.0]), dtype=torch.long)
+    assert torch.as_tensor(np.array([1.0, 2.0]), dtype=torch.long).tolist() == [1, 2]
