@@ -47,7 +47,8 @@ def _collate(values: list, where: str):
         return Tensor._wrap(np.array(values, dtype=np.bool_))
     if isinstance(first, numbers.Integral):
         _check_same_type(values, numbers.Integral, where, exclude=bool)
-        return Tensor._wrap(_as_array([int(value) for value in values], f"default_collate: {where}"))
+        integers = [int(value) for value in values]
+        return Tensor._wrap(_as_array(integers, f"default_collate: {where}"))  # int64, checked
     if isinstance(first, numbers.Real):
         _check_same_type(values, numbers.Real, where, exclude=bool)
         return Tensor._wrap(np.array([float(value) for value in values], dtype=np.float64))
