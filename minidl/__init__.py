@@ -39,4 +39,6 @@ __all__ = ["Tensor", "tensor", "autograd", "no_grad", "inference_mode", "is_grad
            "manual_seed", "Generator", "save", "load",
            "use_kernels", "current_kernels", "set_num_threads", "get_num_threads", "show_config",
            "nn", "optim", "data", "models", "train", "utils", "kernels", "ops", "device", "cuda",
-           "backends", "accelerator"] + ops.PUBLIC + _CREATION_NAMES + list(_DTYPE_NAMES)
+           "backends", "accelerator"] + ops.PUBLIC + _CREATION_NAMES + [
+    # not float and bool: `from minidl import *` must leave the builtins float() and bool() be
+    name for name in _DTYPE_NAMES if name not in ("float", "bool")]

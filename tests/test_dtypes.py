@@ -100,3 +100,11 @@ def test_an_object_with_a_dtype_attribute_is_not_a_dtype(not_a_dtype):
             torch.ones(2).to(not_a_dtype)
     else:
         assert torch.ones(2, dtype=torch.float64).to(not_a_dtype).dtype == np.float32
+
+
+def test_a_star_import_leaves_the_builtins_float_and_bool_alone():
+    namespace = {}
+    exec("from minidl import *", namespace)
+    assert "float" not in namespace and "bool" not in namespace
+    assert namespace["float32"] is torch.float32 and namespace["long"] is torch.int64
+    assert torch.float is torch.float32 and torch.bool is np.dtype(np.bool_)  # still attributes
