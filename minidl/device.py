@@ -39,6 +39,8 @@ class device:
             if index is not None:
                 raise ValueError(f"device({type!r}, {index!r}): give the index in one place")
             type, index = type.type, type.index
+        if isinstance(type, numbers.Integral) and not isinstance(type, bool):
+            raise cpu_only(f"device({type!r})")  # device(0) is CUDA device 0 in PyTorch
         if not isinstance(type, str):
             raise TypeError(f"device: expected a device string such as 'cpu' or a device, got "
                             f"{type.__class__.__name__}")

@@ -59,7 +59,8 @@ def test_an_accelerator_device_is_refused_with_the_reason(name):
 
 @pytest.mark.parametrize("bad, error, message", [
     ("gpu", ValueError, "device: expected 'cpu'"), ("cpu:x", ValueError, "'cpu:<index>'"),
-    ("cpu:1", ValueError, "the CPU is device 0"), (3, TypeError, "expected a device string"),
+    ("cpu:1", ValueError, "the CPU is device 0"), (3.0, TypeError, "expected a device string"),
+    (0, RuntimeError, r"device\(0\): minidl runs on the CPU only"),
     ("", ValueError, "expected 'cpu'")])
 def test_malformed_devices_are_value_or_type_errors(bad, error, message):
     with pytest.raises(error, match=message):
