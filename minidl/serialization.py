@@ -78,6 +78,7 @@ import zlib
 import numpy as np
 
 from ._files import open_regular_file, replacement_target, write_atomically
+from .device import device, device_argument
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -241,7 +242,7 @@ def _fspath(path, where: str) -> str:
 
 
 # ========================================== load ==============================================
-def load(path, *, weights_only: bool | None = True):
+def load(path, map_location=None, *, weights_only: bool | None = True):
     """Read a checkpoint written by `save` (arrays come back as NumPy arrays), any other
     safetensors file or an .npz archive (both: a dict of arrays by name).
 
@@ -254,8 +255,13 @@ def load(path, *, weights_only: bool | None = True):
     accepted for code written for torch.load and changes nothing; `weights_only=False`, which
     in PyTorch unpickles arbitrary objects, is refused with a ValueError, because minidl never
     unpickles.
+
+    `map_location` (torch.load's) may be None, 'cpu' or minidl.device('cpu'): arrays are always
+    loaded to the CPU, minidl's only device. A GPU is refused (DeviceUnavailableError), and so
+    are the dict and function forms, which remap storages minidl does not have (TypeError).
     """
     _check_weights_only(weights_only)
+    _check_map_location(map_location)
     path = _fspath(path, "minidl.load")
     with open_regular_file(path, "minidl.load", what="a checkpoint") as file:
         size = os.fstat(file.fileno()).st_size
@@ -277,6 +283,17 @@ def _check_weights_only(weights_only) -> None:
                          "argument or pass weights_only=True, and save models as "
                          "minidl.save(model.state_dict(), path)")
     raise TypeError(f"minidl.load: weights_only must be True or False, got {weights_only!r}")
+
+
+def _check_map_location(map_location) -> None:
+    if map_location is None:
+        return
+    if isinstance(map_location, (str, device)):
+        device_argument(map_location, "minidl.load map_location")  # raises unless the CPU
+        return
+    raise TypeError(f"minidl.load: map_location must be None, 'cpu' or minidl.device('cpu') "
+                    f"(every array is loaded to the CPU, minidl's only device), got "
+                    f"{type(map_location).__name__}")
 
 
 def _format_of(start: bytes, size: int) -> str:

@@ -59,3 +59,26 @@ def test_load_still_refuses_pickles_with_the_default(tmp_path):
     path.write_bytes(pickle.dumps({"weight": [1.0]}, protocol=4))
     with pytest.raises(ValueError, match="arbitrary code"):
         minidl.load(path, weights_only=True)
+
+
+# ----- map_location, the other torch.load argument course code passes --------------------------
+
+
+@pytest.mark.parametrize("map_location", [None, "cpu", "cpu:0", minidl.device("cpu")])
+def test_map_location_cpu_loads_as_before(tmp_path, map_location):
+    model, path = saved_model(tmp_path)
+    state = minidl.load(path, map_location=map_location, weights_only=True)
+    np.testing.assert_array_equal(state["weight"], model.weight.data)
+    assert minidl.load(path, map_location)["bias"].tolist() == model.bias.data.tolist()
+
+
+def test_map_location_other_than_the_cpu_is_refused(tmp_path):
+    _, path = saved_model(tmp_path)
+    for gpu in ("cuda", "cuda:0", "mps"):
+        with pytest.raises(RuntimeError, match="CPU only"):
+            minidl.load(path, map_location=gpu)
+    for remapping in ({"cuda:0": "cpu"}, lambda storage, location: storage, 0):
+        with pytest.raises(TypeError, match="map_location must be None, 'cpu'"):
+            minidl.load(path, map_location=remapping)
+    with pytest.raises(ValueError, match="expected 'cpu'"):
+        minidl.load(path, map_location="gpu")
