@@ -1,4 +1,5 @@
-"""autograd.grad: gradients returned instead of accumulated into `.grad`."""
+"""autograd.grad (gradients returned instead of accumulated into `.grad`) and
+autograd.backward (Tensor.backward for several tensors at once), as PyTorch's."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,20 +29,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         raise NotImplementedError(
             "autograd.grad(create_graph=True): minidl's backward computes on arrays, not as a "
             "graph, so gradients of gradients are not available")
-    outputs = _tensors(outputs, "outputs")
-    inputs = _tensors(inputs, "inputs")
+    outputs = _tensors(outputs, "outputs", "autograd.grad")
+    inputs = _tensors(inputs, "inputs", "autograd.grad")
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
-    grad_outputs = _sequence(grad_outputs, "grad_outputs")
+    grad_outputs = _sequence(grad_outputs, "grad_outputs", "autograd.grad")
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"autograd.grad: expected one grad_output per output ({len(outputs)}), "
                          f"got {len(grad_outputs)}")
     _check_retain_graph(retain_graph, "autograd.grad")
-    for position, output in enumerate(outputs):
-        if not output.requires_grad:
-            raise RuntimeError(f"autograd.grad: output {position} does not require grad and "
-                               f"has no graph (computed under no_grad, or from tensors "
-                               f"without requires_grad=True?)")
+    _check_require_grad(outputs, "output", "autograd.grad")
     for position, tensor in enumerate(inputs):
         if not tensor.requires_grad:
             raise RuntimeError(f"autograd.grad: input {position} does not require grad, so "
@@ -52,6 +49,33 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     captured = {id(tensor): None for tensor in inputs}
     engine.backward(outputs, arrays, retain_graph=bool(retain_graph), capture=captured)
     return _results(inputs, captured, allow_unused)
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
+             create_graph: bool = False) -> None:
+    """Accumulate into `.grad` the gradient of the sum of `tensors` (each weighted by its
+    grad_tensor) with respect to every leaf, in one backward pass (PyTorch's
+    torch.autograd.backward; Tensor.backward for one tensor).
+
+    Example:
+        >>> minidl.autograd.backward([loss_a, loss_b])   # as (loss_a + loss_b).backward()
+    """
+    from ..tensor import output_gradient  # tensor.py imports this package: not at load time
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.backward(create_graph=True): minidl's backward computes on arrays, not "
+            "as a graph, so gradients of gradients are not available")
+    tensors = _tensors(tensors, "tensors", "autograd.backward")
+    grad_tensors = _sequence((None,) * len(tensors) if grad_tensors is None else grad_tensors,
+                             "grad_tensors", "autograd.backward")
+    if len(grad_tensors) != len(tensors):
+        raise ValueError(f"autograd.backward: expected one grad_tensor per tensor "
+                         f"({len(tensors)}), got {len(grad_tensors)}")
+    _check_retain_graph(retain_graph, "autograd.backward")
+    _check_require_grad(tensors, "tensor", "autograd.backward")
+    arrays = [output_gradient(tensor, gradient, f"autograd.backward(grad_tensors[{position}])")
+              for position, (tensor, gradient) in enumerate(zip(tensors, grad_tensors))]
+    engine.backward(tensors, arrays, retain_graph=bool(retain_graph))
 
 
 def _results(inputs: tuple, captured: dict, allow_unused: bool) -> tuple:
@@ -71,22 +95,30 @@ def _results(inputs: tuple, captured: dict, allow_unused: bool) -> tuple:
     return tuple(results)
 
 
-def _tensors(value, name: str) -> tuple:
-    values = (value,) if isinstance(value, engine.Tensor) else _sequence(value, name)
+def _check_require_grad(tensors: tuple, kind: str, where: str) -> None:
+    for position, tensor in enumerate(tensors):
+        if not tensor.requires_grad:
+            raise RuntimeError(f"{where}: {kind} {position} does not require grad and has no "
+                               f"graph (computed under no_grad, or from tensors without "
+                               f"requires_grad=True?)")
+
+
+def _tensors(value, name: str, where: str) -> tuple:
+    values = _sequence(value, name, where)
     if not values:
-        raise ValueError(f"autograd.grad: expected at least one tensor in {name}, got none")
+        raise ValueError(f"{where}: expected at least one tensor in {name}, got none")
     for position, tensor in enumerate(values):
         if not isinstance(tensor, engine.Tensor):
-            raise TypeError(f"autograd.grad: expected {name} to be Tensors, got "
+            raise TypeError(f"{where}: expected {name} to be Tensors, got "
                             f"{type(tensor).__name__} at position {position}")
     return values
 
 
-def _sequence(value, name: str) -> tuple:
+def _sequence(value, name: str, where: str) -> tuple:
     if isinstance(value, engine.Tensor):
         return (value,)
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"autograd.grad: expected {name} to be a Tensor or a list or tuple, "
+        raise TypeError(f"{where}: expected {name} to be a Tensor or a list or tuple, "
                         f"got {type(value).__name__}")
     return tuple(value)
 

@@ -181,6 +181,29 @@ def test_grad_refuses_bad_arguments():
         autograd.grad((x * 2).sum(), x, create_graph=True)
 
 
+# ----- autograd.backward -----------------------------------------------------------------
+
+def test_backward_of_several_tensors_is_one_pass_over_their_sum():
+    rng = np.random.default_rng(0)
+    x = leaf(rng, 3)
+    shared = x.exp()
+    weights = rng.standard_normal(3)
+    autograd.backward([(shared * 2).sum(), shared], [None, minidl.tensor(weights)])
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data) * (2 + weights), rtol=1e-15)
+    with pytest.raises(RuntimeError, match="second time"):
+        shared.sum().backward()  # one pass: the graph was freed once, after both
+
+
+def test_backward_of_several_tensors_refuses_bad_arguments():
+    x = leaf(np.random.default_rng(0), 3)
+    with pytest.raises(ValueError, match=r"one grad_tensor per tensor \(2\), got 1"):
+        autograd.backward([x.sum(), x.sum()], [None])
+    with pytest.raises(RuntimeError, match="autograd.backward: tensor 1 does not require grad"):
+        autograd.backward([x.sum(), minidl.tensor(np.ones(1))])
+    with pytest.raises(TypeError, match="expected tensors to be a Tensor or a list or tuple"):
+        autograd.backward(x.data)
+
+
 # ----- inference_mode --------------------------------------------------------------------
 
 def test_inference_mode_records_nothing_as_a_context_manager_and_decorators():
