@@ -137,3 +137,14 @@ def test_identity_and_flatten():
     x = minidl.tensor(np.zeros((2, 3, 4), np.float32))
     assert nn.Identity()(x) is x
     assert nn.Flatten()(x).shape == (2, 12)
+
+
+def test_load_state_dict_into_a_read_only_array_changes_nothing():
+    layer = nn.Linear(3, 2)
+    before = {key: value.data.copy() for key, value in layer.state_dict().items()}
+    layer.bias.data.flags.writeable = False
+    new = {key: np.zeros_like(value) for key, value in before.items()}
+    with pytest.raises(ValueError, match="bias: its array is read-only"):
+        layer.load_state_dict(new)
+    for key, value in layer.state_dict().items():
+        np.testing.assert_array_equal(value.data, before[key])  # the weight was not zeroed

@@ -621,3 +621,15 @@ def test_scheduler_state_dict_is_a_copy():
     state["base_lrs"][0] = 5.0
     state["milestones"][2] = 9
     assert scheduler.base_lrs == [0.1] and scheduler.milestones[2] == 1
+
+
+def test_a_hyperparameter_list_changed_in_place_is_checked_again():
+    param = minidl.nn.Parameter(np.ones(3, np.float32))
+    optimizer = minidl.optim.Adam([param], betas=[0.9, 0.999])
+    param.grad = minidl.tensor(np.ones(3, np.float32))
+    optimizer.step()
+    optimizer.param_groups[0]["betas"][0] = 5.0  # the same list object, another number
+    before = param.data.copy()
+    with pytest.raises(ValueError, match="beta"):
+        optimizer.step()
+    np.testing.assert_array_equal(param.data, before)

@@ -146,6 +146,7 @@ def backward(roots, grad_outputs, retain_graph: bool = False, capture: dict | No
         if not hasattr(node, "inputs"):
             raise RuntimeError(GRAPH_FREED)
         _check_saved_versions(node)
+        _check_gradient(tensor, grad, node)
         input_grads = node.backward(grad)
         owned = node.returns_new_grads
         for child, needs_grad, child_grad in zip(node.inputs, node.needs_input_grad,
@@ -196,6 +197,23 @@ class VersionCounter:
 
     def __init__(self):
         self.value = 0
+
+
+def _check_gradient(tensor, grad, node) -> None:
+    """The gradient handed to a node's backward has its output's shape and dtype: backward
+    passes it to kernels, which must never see an array they were not checked for (a node
+    whose backward returned another dtype or shape would otherwise reach Numba's typing)."""
+    data, dtype = tensor.data, getattr(grad, "dtype", None)
+    if dtype is None:  # not an array: a Function's carrier of several outputs' gradients
+        return
+    if dtype is data.dtype and grad.shape == data.shape:
+        return
+    if grad.dtype != data.dtype or grad.shape != data.shape:
+        raise RuntimeError(
+            f"internal error: the gradient reaching {type(node).__name__}.backward has shape "
+            f"{grad.shape} and dtype {grad.dtype}, but its output has shape {data.shape} and "
+            f"dtype {data.dtype}; the backward of an operation that uses this output returned "
+            f"a wrong gradient (please report it)")
 
 
 def _check_saved_versions(node) -> None:

@@ -145,7 +145,8 @@ def _numerical_jacobians(func, inputs, position, eps, output_sizes) -> list:
 def _compare(analytical, numerical, output_shape, input_shape, output_position, position,
              atol, rtol) -> None:
     excess = np.abs(analytical - numerical) - (atol + rtol * np.abs(numerical))
-    if not excess.size or not (excess > 0).any():
+    failing = ~(excess <= 0)  # NaN compares False: a NaN gradient fails, never passes
+    if not failing.any():
         return
     row, column = np.unravel_index(np.argmax(excess), excess.shape)
     out_index = np.unravel_index(row, output_shape) if output_shape else ()
@@ -153,7 +154,7 @@ def _compare(analytical, numerical, output_shape, input_shape, output_position, 
     a, n = float(analytical[row, column]), float(numerical[row, column])
     raise GradcheckError(
         f"Jacobian mismatch for output {output_position} with respect to input {position}: "
-        f"{int((excess > 0).sum())} of {excess.size} elements differ; the worst, "
+        f"{int(failing.sum())} of {excess.size} elements differ; the worst, "
         f"d output{list(map(int, out_index))} / d input{list(map(int, in_index))}, is "
         f"analytical {a!r} against numerical {n!r} (|difference| {abs(a - n):.3g} > atol + "
         f"rtol * |numerical| = {abs(a - n) - excess[row, column]:.3g})")

@@ -276,6 +276,9 @@ class Module:
                 problems.append(f"{key}: expected shape {target.shape}, got {value.shape}")
             elif value.dtype != target.dtype:
                 problems.append(f"{key}: expected dtype {target.dtype}, got {value.dtype}")
+            elif not (isinstance(target.data, np.ndarray) and target.data.flags.writeable):
+                problems.append(f"{key}: its array is read-only (shared with a read-only "
+                                f"array?), so it cannot be loaded in place")
             values[key] = value
         if problems:
             raise ValueError(f"load_state_dict for {type(self).__name__}: "

@@ -99,7 +99,8 @@ class MaxAll(Node):
 
     def backward(self, grad_output):
         ties = self.a == self.value
-        return grad_output * ties / ties.sum(), None
+        # the count in grad's dtype: grad / int64 would be float64 for a float32 input
+        return grad_output * ties / grad_output.dtype.type(ties.sum()), None
 
 
 class MaxDim(Node):

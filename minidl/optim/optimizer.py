@@ -136,13 +136,16 @@ class Optimizer:
 
     def _check_replaced_hyperparameters(self, group: dict, where: str) -> None:
         """Run _check_hyperparameters on `group` unless its values are the very objects that
-        passed last time (comparing identities costs far less than the checks)."""
+        passed last time (comparing identities costs far less than the checks). Values that
+        can change in place (a list of betas) are checked at every step: the same object may
+        hold other numbers now."""
         values = tuple(map(group.get, self.defaults))
         checked = self._checked_settings.get(id(group))
         if checked is not None and all(map(operator.is_, values, checked)):
             return
         self._check_group(group, where)
-        self._checked_settings[id(group)] = values
+        if not any(isinstance(value, (list, dict, np.ndarray)) for value in values):
+            self._checked_settings[id(group)] = values
 
     def _check_group(self, group: dict, where: str) -> None:
         """_check_hyperparameters, its errors prefixed with `where` (which group)."""

@@ -96,3 +96,19 @@ def test_the_tests_helper_is_the_packaged_fast_mode():
     with pytest.raises(autograd.GradcheckError):
         check_gradients(SquareWithOneWrongElement.apply, [x], np.random.default_rng(0))
     check_gradients(lambda t: t * t, [x], np.random.default_rng(0))
+
+
+def test_a_nan_gradient_fails_the_full_check():
+    class NaNGradient(autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * np.nan
+
+    x = minidl.tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(autograd.GradcheckError):
+        autograd.gradcheck(NaNGradient.apply, (x,))
+    assert autograd.gradcheck(NaNGradient.apply, (x,), raise_exception=False) is False

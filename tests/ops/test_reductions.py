@@ -92,3 +92,13 @@ def test_any_and_all():
     assert (t > 0).any().item() is True and (t >= 0).all().item() is True
     np.testing.assert_array_equal(t.any(dim=1).data, [True, False])
     np.testing.assert_array_equal(minidl.all(t == 0, 0, keepdim=True).data, [[True, False]])
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_max_and_min_of_a_float32_layer_output_backpropagate_in_float32(reduce):
+    """The tie count divided the gradient as an int64 sum, which made it float64 and stopped
+    the layer's kernel below with a typing error."""
+    layer = minidl.nn.Linear(3, 6)
+    x = minidl.tensor(np.random.default_rng(0).random((4, 3), dtype=np.float32))
+    getattr(layer(x), reduce)().backward()
+    assert layer.weight.grad.dtype == np.float32
