@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import stat
 import tempfile
 import types
 from dataclasses import dataclass
@@ -106,6 +107,21 @@ def _holds_compiled_kernels(directory: str) -> bool:
         return False
 
 
+def _is_private_directory(directory: str) -> bool:
+    """Whether `directory` is (or was just made) this user's alone: owned by them and writable
+    by nobody else. Cache files are pickles that Numba loads, so a per-user cache in a shared
+    place (the temporary directory) that another user made or can write would let them plant
+    code this user runs."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        status = os.stat(directory)
+    except OSError:
+        return False
+    if not hasattr(os, "getuid"):  # Windows: no owners or mode bits to compare
+        return True
+    return status.st_uid == os.getuid() and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _fallback_directories(environ) -> list[str]:
     """Per-user places for the cache when neither NUMBA_CACHE_DIR nor the package will do."""
     base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -140,7 +156,7 @@ def choose_kernel_cache(environ=os.environ) -> CacheSetting:
             return CacheSetting(None, "read-only")
     tried = [requested] if requested else [os.path.join(_HERE, "__pycache__")]
     for candidate in _fallback_directories(environ):
-        if _can_write_into(candidate):
+        if _is_private_directory(candidate) and _can_write_into(candidate):
             if requested:
                 _log.warning("minidl: NUMBA_CACHE_DIR=%s can be neither created nor read; "
                              "caching kernels in %s instead", requested, candidate)

@@ -304,3 +304,26 @@ def test_damaged_file_in_a_read_only_cache_is_compiled_around_and_left_alone(tmp
     assert loaded["mode"] == "read-only" and loaded["misses"] == 1
     assert stderr.count("\n") == 1 and "the read-only cache is left as it is" in stderr, stderr
     assert after == before
+
+
+def test_a_fallback_cache_another_user_can_write_is_not_used(choose, tmp_path, monkeypatch):
+    """The per-user fallback in the shared temporary directory: cache files are pickles, so a
+    directory someone else could write (or made) must not hold them."""
+    xdg = tmp_path / "xdg"
+    shared = tmp_path / "tmp" / f"minidl-numba-{os.getuid()}"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)  # as if another user had made it for everyone
+    (tmp_path / "blocked").write_text("")  # XDG under a regular file: cannot be made
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert choose({"XDG_CACHE_HOME": str(tmp_path / "blocked" / "xdg")}) == \
+        _config.CacheSetting(None, "off")
+    shared.chmod(0o700)
+    assert choose({"XDG_CACHE_HOME": str(tmp_path / "blocked" / "xdg")}) == \
+        _config.CacheSetting(str(shared), "writable")
+    assert not xdg.exists()
+
+
+def test_a_new_fallback_cache_is_made_private(choose, tmp_path):
+    setting = choose({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert setting.directory == str(tmp_path / "xdg" / "minidl" / "numba")
+    assert stat.S_IMODE(os.stat(setting.directory).st_mode) & 0o077 == 0
