@@ -1,7 +1,8 @@
 """Files written and read safely: the one place that decides what a path may be.
 
 Everything minidl writes (checkpoints, history CSVs, curves, summaries) goes through
-`write_atomically`, and every checkpoint it reads through `open_regular_file`, because the
+`write_atomically` (downloads, which stream into a temporary file of their own, through
+`replacement_target`), and every checkpoint it reads through `open_regular_file`, because the
 same two mistakes are easy everywhere: rename(2) replaces whatever is at the target (as root it
 once turned /dev/null into a regular file), and opening a FIFO for reading waits forever for a
 writer.

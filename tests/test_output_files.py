@@ -97,3 +97,18 @@ def test_train_command_summary_is_written_through_a_symlink(tmp_path):
                        {"model": "mlp", "dataset": "mnist"}, io.StringIO())
     assert (out / "summary.json").is_symlink()
     assert json.loads(target.read_text())["model"] == "mlp"
+
+
+def test_a_download_never_replaces_a_fifo(tmp_path):
+    """minidl.data.download.fetch renames its finished file over the target: not over a FIFO
+    (and, like every write, not into a device)."""
+    import hashlib
+
+    from minidl.data import download
+    payload = b"digits"
+    source = tmp_path / "source.bin"
+    source.write_bytes(payload)
+    with fifo_with_a_reader(tmp_path / "data.bin") as fifo:
+        with pytest.raises(ValueError, match="FIFO"):
+            download.fetch(source.as_uri(), fifo, hashlib.md5(payload).hexdigest())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin", "source.bin"]

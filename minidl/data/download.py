@@ -16,6 +16,8 @@ import tempfile
 import urllib.error
 import urllib.request
 
+from .._files import replacement_target
+
 _CHUNK = 1 << 16
 _TIMEOUT_SECONDS = 30
 
@@ -115,12 +117,15 @@ def fetch(url: str, path: str | os.PathLike, md5: str) -> None:
                         bar.update(len(chunk))
                 finally:
                     bar.close()
+            out.flush()
+            os.fsync(out.fileno())  # on disk before the rename makes it the data file
         got = digest.hexdigest()
         if got != md5:
             raise ValueError(f"{name}: md5 mismatch for the download from {url}: expected {md5}, "
                              f"got {got} (the download was deleted)")
         os.chmod(temporary, 0o644)  # mkstemp creates 0600; data files are world-readable
-        os.replace(temporary, path)
+        # never over a FIFO or a device; through a symbolic link to the file it names
+        os.replace(temporary, replacement_target(path, "download", what="data files"))
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
