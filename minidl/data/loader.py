@@ -30,8 +30,8 @@ class DataLoader:
         shuffle: visit the items in a new random order each epoch.
         drop_last: leave out the last batch if it is smaller than `batch_size`.
         num_workers: accepted for PyTorch code, but minidl always loads batches in the main
-            process (Numba's thread pool is not fork-safe, and minidl's data sets load a batch
-            with one array slice). A value above 0 gives the same batches, in the same order,
+            process (minidl's data sets load a batch with one array slice, which workers
+            would not speed up, and a forked worker runs kernels serially). A value above 0 gives the same batches, in the same order,
             as 0 would, and a one-time UserWarning says so.
         pin_memory: accepted and ignored: pinned memory only speeds up copies to a GPU, and
             minidl runs on the CPU.

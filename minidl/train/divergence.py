@@ -26,6 +26,10 @@ START_SAMPLES = 32
 EXPLOSION_WINDOW = 10
 #: a shorter run may well still be at chance: it is not judged
 NOT_LEARNING_MIN_STEPS = 50
+#: "at chance": a training accuracy within this share of chance above it (1/C + 1/(5C)),
+#: but never more than NOT_LEARNING_MAX_MARGIN above (2 points for 10 or fewer classes)
+NOT_LEARNING_MARGIN = 1 / 5
+NOT_LEARNING_MAX_MARGIN = 0.02
 
 
 class TrainingDiverged(RuntimeError):
@@ -232,7 +236,7 @@ def find_chance_accuracy(history, classes: int | None) -> str | None:
             or len(history.step_loss) < NOT_LEARNING_MIN_STEPS:
         return None
     chance = 1.0 / classes
-    if accuracy > chance + min(chance / 5, 0.02):
+    if accuracy > chance + min(chance * NOT_LEARNING_MARGIN, NOT_LEARNING_MAX_MARGIN):
         return None
     return (f"the model did not learn: its training accuracy in epoch "
             f"{history.records[-1]['epoch']} is {accuracy:.4f}, chance for {classes} classes "
