@@ -476,3 +476,24 @@ def test_named_models_shapes_and_keys():
     assert "0.bias" in models.cnn().state_dict()
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         models.get_model("resnet")
+
+
+@pytest.mark.parametrize("part", ["optimizer", "scheduler"])
+def test_a_bad_optimizer_or_scheduler_state_leaves_the_model_as_it_was(part):
+    """The optimizer's and scheduler's states are tried on copies before the model is loaded:
+    a refused one leaves every part of the run as it was."""
+    model = nn.Linear(4, 3)
+    optimizer = minidl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = StepLR(optimizer, step_size=2)
+    state = training_state(model, optimizer, scheduler, epoch=1)
+    state["model"] = {key: np.zeros_like(value) for key, value in state["model"].items()}
+    if part == "optimizer":
+        state["optimizer"]["param_groups"][0]["lr"] = -1.0
+    else:
+        state["scheduler"]["step_size"] = "two"
+    before = {key: value.data.copy() for key, value in model.state_dict().items()}
+    with pytest.raises((ValueError, TypeError)):
+        restore_training_state(state, model, optimizer, scheduler)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.data, before[key])
+    assert optimizer.param_groups[0]["lr"] == 0.1 and scheduler.step_size == 2

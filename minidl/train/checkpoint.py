@@ -27,6 +27,7 @@ never interrupted: bit for bit with the same kernels and the same number of thre
 """
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -86,7 +87,10 @@ def restore_training_state(checkpoint, model, optimizer=None, scheduler=None,
     if state.get("history") is not None:
         history.load_state_dict(state["history"])
 
-    model.load_state_dict(state["model"])
+    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if target is not None:  # loaded into a copy first: a bad state changes nothing
+            copy.deepcopy(target).load_state_dict(state[name])
+    model.load_state_dict(state["model"])  # checks every entry before writing any
     for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
         if target is not None:
             target.load_state_dict(state[name])
